@@ -1,0 +1,80 @@
+"""Where Keel keeps its state, read once from flags and the environment.
+
+Precedence: explicit argument > environment variable > default.
+
+| setting              | environment                | default                          |
+|----------------------|----------------------------|----------------------------------|
+| data directory       | ``KEEL_HOME``              | ``./.keel``                      |
+| metadata database    | ``KEEL_DATABASE_URL``      | ``sqlite:///<data dir>/keel.db`` |
+| artifact store       | ``KEEL_ARTIFACT_URL``      | ``<data dir>/artifacts``         |
+| S3 endpoint          | ``KEEL_S3_ENDPOINT_URL``   | AWS                              |
+| largest artifact     | ``KEEL_MAX_ARTIFACT_BYTES``| 2 GiB                            |
+| largest JSON request | ``KEEL_MAX_REQUEST_BYTES`` | 8 MiB                            |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keel.errors import InvalidInput
+
+DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number of bytes. Got {raw!r} instead.") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be > 0. Got {value} instead.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    artifact_url: str
+    s3_endpoint_url: str | None = None
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when metadata lives in the SQLite file inside the data directory."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def artifact_storage_options(self) -> dict[str, Any]:
+        if self.artifact_url.startswith("s3://") and self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
+
+    @classmethod
+    def load(
+        cls,
+        data_dir: Path | str | None = None,
+        database_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(data_dir or env.get("KEEL_HOME") or ".keel").expanduser().resolve()
+        db = database_url or env.get("KEEL_DATABASE_URL") or f"sqlite:///{home / 'keel.db'}"
+        return cls(
+            data_dir=home,
+            database_url=db,
+            artifact_url=env.get("KEEL_ARTIFACT_URL") or str(home / "artifacts"),
+            s3_endpoint_url=env.get("KEEL_S3_ENDPOINT_URL") or None,
+            max_artifact_bytes=_int_env(env, "KEEL_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES),
+            max_request_bytes=_int_env(env, "KEEL_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+        )
