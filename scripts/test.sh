@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# README command #2: set up the development environment and run the whole test suite:
+# ruff (lint + format check), mypy --strict, the import contracts (.importlinter) and pytest.
+# Arguments pass through to pytest, e.g. ./scripts/test.sh -k registry -x
+#
+# PostgreSQL tests run against $KEEL_TEST_DATABASE_URL when set, otherwise against a throwaway
+# cluster started from the server binaries in /usr/lib/postgresql/*/bin when those exist, and are
+# skipped otherwise (or fail, when KEEL_REQUIRE_POSTGRES=1).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/bootstrap.sh
+source scripts/bootstrap.sh
+
+suite_started=$SECONDS
+timings=()
+
+# step NAME COMMAND...: run one step, print how long it took, stop the suite on failure.
+step() {
+    local name="$1"
+    shift
+    echo
+    echo "==> ${name}: $*"
+    local started=$SECONDS status=0
+    "$@" || status=$?
+    local took=$((SECONDS - started))
+    timings+=("$(printf '%-22s %4ds  %s' "$name" "$took" "$([ "$status" -eq 0 ] && echo ok || echo "FAILED ($status)")")")
+    echo "<== ${name}: $([ "$status" -eq 0 ] && echo ok || echo "FAILED (exit ${status})") in ${took}s"
+    if [ "$status" -ne 0 ]; then
+        if [ "$name" = pytest ] && [ "$status" -eq 5 ]; then
+            echo "test.sh: pytest collected no tests (exit 5); an empty run is a failure, not a pass." >&2
+        fi
+        summary
+        echo "test.sh: FAILED at step '${name}'." >&2
+        exit "$status"
+    fi
+}
+
+summary() {
+    echo
+    echo "---- timings ----"
+    local line
+    for line in "${timings[@]}"; do
+        echo "$line"
+    done
+    echo "total                  $((SECONDS - suite_started))s"
+}
+
+step "uv sync"        "$UV" sync --locked
+step "ruff check"     "$UV" run --locked ruff check .
+step "ruff format"    "$UV" run --locked ruff format --check .
+step "mypy"           "$UV" run --locked mypy
+step "import contracts" "$UV" run --locked lint-imports
+step "pytest"         "$UV" run --locked pytest "$@"
+
+summary
+echo "test.sh: all steps passed."
