@@ -1,0 +1,26 @@
+"""Shared fixtures. Keep this file small: put the logic in helper modules next to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from tests import pg_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """SQLAlchemy URL of a real PostgreSQL server (maintenance database ``postgres``).
+
+    ``$KEEL_TEST_DATABASE_URL`` if set, else a throwaway cluster for this session; skips (or fails
+    with ``KEEL_REQUIRE_POSTGRES=1``) when neither is possible. See ``tests/pg_cluster.py``.
+    """
+    with pg_cluster.session_postgres_url() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database_url(postgres_url: str) -> Iterator[str]:
+    """SQLAlchemy URL of a brand-new empty database, dropped after the test."""
+    with pg_cluster.fresh_database(postgres_url) as url:
+        yield url
