@@ -12,7 +12,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/bootstrap.sh
 source scripts/bootstrap.sh
 
-suite_started=$SECONDS
+# Milliseconds since the epoch (bash >= 5 has EPOCHREALTIME; fall back to whole seconds).
+now_ms() {
+    if [ -n "${EPOCHREALTIME:-}" ]; then
+        local t="${EPOCHREALTIME/[.,]/}"
+        echo $((10#$t / 1000))
+    else
+        echo $(($(date +%s) * 1000))
+    fi
+}
+# seconds MS: "12.3s"
+seconds() { printf '%d.%ds' $(($1 / 1000)) $((($1 % 1000) / 100)); }
+
+suite_started=$(now_ms)
 timings=()
 
 # step NAME COMMAND...: run one step, print how long it took, stop the suite on failure.
@@ -21,11 +33,14 @@ step() {
     shift
     echo
     echo "==> ${name}: $*"
-    local started=$SECONDS status=0
+    local started status=0
+    started=$(now_ms)
     "$@" || status=$?
-    local took=$((SECONDS - started))
-    timings+=("$(printf '%-22s %4ds  %s' "$name" "$took" "$([ "$status" -eq 0 ] && echo ok || echo "FAILED ($status)")")")
-    echo "<== ${name}: $([ "$status" -eq 0 ] && echo ok || echo "FAILED (exit ${status})") in ${took}s"
+    local took verdict=ok
+    took="$(seconds $(($(now_ms) - started)))"
+    [ "$status" -eq 0 ] || verdict="FAILED (exit ${status})"
+    timings+=("$(printf '%-18s %8s  %s' "$name" "$took" "$verdict")")
+    echo "<== ${name}: ${verdict} in ${took}"
     if [ "$status" -ne 0 ]; then
         if [ "$name" = pytest ] && [ "$status" -eq 5 ]; then
             echo "test.sh: pytest collected no tests (exit 5); an empty run is a failure, not a pass." >&2
@@ -43,7 +58,7 @@ summary() {
     for line in "${timings[@]}"; do
         echo "$line"
     done
-    echo "total                  $((SECONDS - suite_started))s"
+    printf '%-18s %8s\n' total "$(seconds $(($(now_ms) - suite_started)))"
 }
 
 step "uv sync"        "$UV" sync --locked

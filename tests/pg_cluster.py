@@ -60,11 +60,11 @@ def _version_key(bindir: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
-def find_server_bindir(pattern: str = SERVER_BINARY_GLOB) -> Path | None:
+def find_server_bindir(pattern: str | None = None) -> Path | None:
     """The newest ``.../bin`` directory holding executable ``initdb`` and ``pg_ctl``, if any."""
     candidates = [
         bindir
-        for bindir in (Path(p) for p in sorted(glob.glob(pattern)))
+        for bindir in (Path(p) for p in sorted(glob.glob(pattern or SERVER_BINARY_GLOB)))
         if all(os.access(bindir / tool, os.X_OK) for tool in ("initdb", "pg_ctl", "postgres"))
     ]
     if not candidates:
@@ -158,7 +158,7 @@ class TempCluster:
     def _cmd(self, tool: str, *args: str) -> list[str]:
         argv = [str(self.bindir / tool), *args]
         if self.run_as is not None:
-            return ["runuser", "-u", self.run_as, "--", *argv]
+            return [runuser_path(), "-u", self.run_as, "--", *argv]
         return argv
 
     def _run(self, tool: str, *args: str, timeout_s: float = 120.0) -> None:
@@ -276,6 +276,17 @@ class TempCluster:
             shutil.chown(path, user=self.run_as)
 
 
+def runuser_path() -> str:
+    """``runuser`` lives in sbin, which a root ``PATH`` may lack; "" when it is not installed."""
+    found = shutil.which("runuser")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/runuser", "/sbin/runuser"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return ""
+
+
 def _tempdir_for(run_as: str | None) -> Path:
     """A fresh temporary directory that ``run_as`` can use (as root, ``$TMPDIR`` may sit under a
     directory the ``postgres`` user cannot enter; fall back to /tmp then)."""
@@ -285,7 +296,7 @@ def _tempdir_for(run_as: str | None) -> Path:
             return root
         shutil.chown(root, user=run_as)
         probe = subprocess.run(
-            ["runuser", "-u", run_as, "--", "test", "-w", str(root), "-a", "-x", str(root)],
+            [runuser_path(), "-u", run_as, "--", "test", "-w", str(root), "-a", "-x", str(root)],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             check=False,
@@ -308,7 +319,7 @@ def _system_user_for_server() -> str | None:
             "running as root, and PostgreSQL refuses to run as root, but there is no 'postgres' "
             "system user to run it as (apt-get install postgresql creates one)"
         ) from None
-    if shutil.which("runuser") is None:
+    if not runuser_path():
         raise PostgresStartError("running as root but 'runuser' (util-linux) is not installed")
     return "postgres"
 
@@ -373,12 +384,13 @@ def session_postgres_url() -> Iterator[str]:
             "(on Debian: apt-get install postgresql)"
         )
     with contextlib.ExitStack() as stack:
+        failure = ""
         try:
             cluster = stack.enter_context(temp_cluster(bindir))
         except PostgresStartError as exc:
-            pytest.fail(
-                f"could not start a throwaway PostgreSQL from {bindir}: {exc}", pytrace=False
-            )
+            failure = f"could not start a throwaway PostgreSQL from {bindir}: {exc}"
+        if failure:
+            pytest.fail(failure, pytrace=False)
         yield cluster.url
 
 
