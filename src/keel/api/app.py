@@ -1,0 +1,57 @@
+"""Assemble the HTTP application: routers, error envelope, limits, metrics, dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from keel.api.errors import install_error_handlers
+from keel.api.limits import BodySizeLimit
+from keel.api.metrics import HttpMetrics
+from keel.api.routers import aliases, health, models, teams, versions
+from keel.services.backend import Backend
+from keel.web import pages
+
+API_PREFIX = "/api/v1"
+
+
+def _version() -> str:
+    try:
+        return version("keel-mlops")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(backend: Backend) -> FastAPI:
+    """The Keel server over an opened `Backend`. Migrations are the caller's job."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+
+    app = FastAPI(
+        title="Keel",
+        version=_version(),
+        summary="The MLOps control plane: registry, governance, monitoring and operations.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.state.metrics = CollectorRegistry()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in (teams.router, models.router, versions.router, aliases.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    app.add_middleware(
+        BodySizeLimit,
+        max_request_bytes=backend.settings.max_request_bytes,
+        max_artifact_bytes=backend.settings.max_artifact_bytes,
+    )
+    app.add_middleware(HttpMetrics, registry=app.state.metrics)
+    return app

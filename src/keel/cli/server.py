@@ -1,0 +1,86 @@
+"""`keel up` and `keel db`: run the server and manage its database."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from keel.api.app import create_app
+from keel.config import Settings
+from keel.services.backend import Backend
+from keel.store import migrate
+from keel.worker.loop import Worker
+
+db_app = typer.Typer(help="Manage Keel's metadata database.", no_args_is_help=True)
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (env KEEL_HOME, default ./.keel)."),
+]
+
+
+def up(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8420,
+    log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
+) -> None:
+    """Start Keel: API, dashboard and worker in one process.
+
+    On the embedded default (SQLite in the data directory) the database is migrated first.
+    With KEEL_DATABASE_URL pointing at PostgreSQL, run `keel db upgrade` once beforehand.
+    """
+    settings = Settings.load(data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = Backend.open(settings)
+    if settings.embedded:
+        backend.migrate()
+    elif migrate.current_revision(backend.engine) != migrate.head_revision():
+        err.print(
+            "[yellow]The metadata database is not migrated; run `keel db upgrade`. "
+            "Until then /readyz answers 503.[/yellow]"
+        )
+    worker = Worker()
+    thread = threading.Thread(
+        target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True
+    )
+    thread.start()
+    app = create_app(backend)
+    url = f"http://{host}:{port}"
+    err.print(
+        f"Keel is up at [bold]{url}[/bold]  (API docs {url}/docs, data in {settings.data_dir})"
+    )
+    logging.basicConfig(level=log_level.upper())
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    finally:
+        worker.stop()
+        thread.join(timeout=5)
+        backend.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Run the metadata database migrations up to the newest (safe to run again)."""
+    settings = Settings.load(data_dir=data_dir)
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = Backend.open(settings)
+    try:
+        before = migrate.current_revision(backend.engine)
+        backend.migrate()
+        after = migrate.current_revision(backend.engine)
+    finally:
+        backend.close()
+    if before == after:
+        err.print(f"Already at the newest schema ({after}).")
+    else:
+        err.print(f"Migrated the metadata database from {before or 'empty'} to {after}.")

@@ -1,0 +1,183 @@
+"""Wire models for teams, models, versions and aliases."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from keel.domain.lifecycle import VersionStatus
+from keel.domain.registry import ArtifactFlavor, RiskTier
+from keel.domain.signature import ColumnRole, ColumnType
+
+T = TypeVar("T")
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Text = Annotated[str, Field(max_length=10_000)]
+ShortText = Annotated[str, Field(max_length=256)]
+ParamValue = str | int | float | bool | None
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class TeamIn(_Wire):
+    name: ShortText
+    description: Text = ""
+
+
+class TeamOut(_Wire):
+    name: str
+    description: str
+    created_at: datetime
+
+
+class ModelIn(_Wire):
+    name: ShortText
+    team: ShortText
+    owner: ShortText
+    description: Text = ""
+    use_case: Text = ""
+    tags: list[ShortText] = Field(default_factory=list, max_length=64)
+
+
+class ModelPatch(_Wire):
+    """Fields to change; those left out stay as they are."""
+
+    team: ShortText | None = None
+    owner: ShortText | None = None
+    description: Text | None = None
+    use_case: Text | None = None
+    tags: list[ShortText] | None = Field(default=None, max_length=64)
+
+
+class ModelOut(_Wire):
+    name: str
+    team: str
+    owner: str
+    description: str
+    use_case: str
+    tags: list[str]
+    risk_tier: RiskTier
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ColumnSpec(_Wire):
+    name: ShortText
+    dtype: ColumnType
+    role: ColumnRole = ColumnRole.FEATURE
+    nullable: bool = True
+
+
+class SignatureSpec(_Wire):
+    columns: list[ColumnSpec] = Field(default_factory=list, max_length=10_000)
+
+
+class ColumnSchema(_Wire):
+    name: ShortText
+    dtype: ShortText
+
+
+class DatasetFingerprintSpec(_Wire):
+    sha256: Sha256
+    rows: int = Field(ge=0)
+    columns: list[ColumnSchema] = Field(max_length=10_000)
+
+
+class LineageSpec(_Wire):
+    training_data: DatasetFingerprintSpec | None = None
+    git_commit: Annotated[str, Field(pattern=r"^[0-9a-f]{7,64}$")] | None = None
+    git_repo_url: ShortText | None = None
+    git_dirty: bool | None = None
+    parent_version: int | None = Field(default=None, ge=1)
+
+
+class EnvironmentSpec(_Wire):
+    python_version: ShortText | None = None
+    packages: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=5_000)
+
+
+class ModelCardSpec(_Wire):
+    intended_use: Text = ""
+    out_of_scope_uses: Text = ""
+    limitations: Text = ""
+    ethical_considerations: Text = ""
+    training_data: Text = ""
+    evaluation_data: Text = ""
+    caveats: Text = ""
+
+
+class VersionIn(_Wire):
+    """The JSON ``metadata`` part of a version upload; the artifact travels as the file part."""
+
+    description: Text = ""
+    signature: SignatureSpec = Field(default_factory=SignatureSpec)
+    params: dict[ShortText, ParamValue] = Field(default_factory=dict, max_length=1_000)
+    metrics: dict[ShortText, float] = Field(default_factory=dict, max_length=1_000)
+    lineage: LineageSpec = Field(default_factory=LineageSpec)
+    environment: EnvironmentSpec = Field(default_factory=EnvironmentSpec)
+    card: ModelCardSpec = Field(default_factory=ModelCardSpec)
+
+    @field_validator("metrics")
+    @classmethod
+    def _finite_metrics(cls, metrics: dict[str, float]) -> dict[str, float]:
+        for name, value in metrics.items():
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"metric {name!r} is {value}; metrics must be finite numbers "
+                    "(leave the metric out if it could not be computed)"
+                )
+        return metrics
+
+
+class ArtifactOut(_Wire):
+    sha256: str
+    size: int
+    flavor: ArtifactFlavor
+    filename: str
+
+
+class VersionOut(_Wire):
+    model: str
+    version: int
+    status: VersionStatus
+    description: str
+    artifact: ArtifactOut
+    signature: SignatureSpec
+    params: dict[str, ParamValue]
+    metrics: dict[str, float]
+    lineage: LineageSpec
+    environment: EnvironmentSpec
+    card: ModelCardSpec
+    aliases: list[str]
+    created_by: str
+    created_at: datetime
+
+
+class StatusChange(_Wire):
+    status: VersionStatus
+    reason: Text = ""
+
+
+class AliasIn(_Wire):
+    version: int = Field(ge=1)
+
+
+class AliasOut(_Wire):
+    model: str
+    alias: str
+    version: int
+    set_by: str
+    set_at: datetime
+    cleared_by: str | None = None
+    cleared_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""Keel's use cases. They take stores as arguments and know nothing of HTTP."""

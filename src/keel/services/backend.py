@@ -1,0 +1,51 @@
+"""Everything the server needs, opened once from `Settings` and closed on shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from keel.config import Settings
+from keel.errors import NotReady
+from keel.services.registry import Registry
+from keel.store import migrate
+from keel.store.artifacts import ArtifactStore
+from keel.store.sql import SqlRegistryStore, make_engine
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    engine: Engine
+    registry: Registry
+
+    @classmethod
+    def open(cls, settings: Settings) -> Backend:
+        engine = make_engine(settings.database_url)
+        artifacts = ArtifactStore(settings.artifact_url, settings.artifact_storage_options)
+        registry = Registry(
+            SqlRegistryStore(engine), artifacts, max_artifact_bytes=settings.max_artifact_bytes
+        )
+        return cls(settings=settings, engine=engine, registry=registry)
+
+    def migrate(self) -> None:
+        """Bring the metadata database to the newest schema (idempotent)."""
+        migrate.upgrade(self.engine)
+
+    def check_ready(self) -> dict[str, str]:
+        """Raise `NotReady` naming the first dependency that cannot serve requests."""
+        current = migrate.current_revision(self.engine)
+        head = migrate.head_revision()
+        if current != head:
+            raise NotReady(
+                f"The metadata database is at schema {current or 'empty'}, this Keel needs "
+                f"{head}. Run `keel db upgrade`.",
+                {"component": "metadata", "current": current, "required": head},
+            )
+        self.registry.store.ping()
+        self.registry.artifacts.check()
+        return {"metadata": "ok", "artifacts": "ok"}
+
+    def close(self) -> None:
+        self.engine.dispose()

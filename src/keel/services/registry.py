@@ -1,0 +1,207 @@
+"""The model registry: teams, models, versions, lifecycle and aliases."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import BinaryIO
+
+from keel.domain.flavor import detect_flavor
+from keel.domain.lifecycle import GOVERNED_STATUSES, VersionStatus
+from keel.domain.names import check_alias, check_name
+from keel.domain.registry import (
+    AliasAssignment,
+    Artifact,
+    Model,
+    ModelChanges,
+    ModelQuery,
+    ModelVersion,
+    Page,
+    Team,
+    VersionDraft,
+)
+from keel.errors import Conflict, InvalidInput, MalformedUpload
+from keel.store.artifacts import ArtifactStore
+from keel.store.registry_store import RegistryStore
+
+# Aliases that move traffic; only governance's promotion path may set them.
+GOVERNED_ALIASES = frozenset({"production"})
+MAX_PAGE = 500
+_FLAVOR_SCAN_BYTES = 8 * 1024 * 1024
+
+
+class _Rejoined(io.RawIOBase):
+    """The bytes already read for inspection, followed by the rest of the stream."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._rest.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def _page_size(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(
+            f"The 'limit' parameter must be between 1 and {MAX_PAGE}. Got {limit} instead.",
+            {"field": "limit"},
+        )
+    return limit
+
+
+def _sha256_of(stream: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(1 << 20), b""):
+        digest.update(chunk)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
+class Registry:
+    """The registry's rules over a metadata store and an artifact store."""
+
+    def __init__(
+        self, store: RegistryStore, artifacts: ArtifactStore, *, max_artifact_bytes: int
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.max_artifact_bytes = max_artifact_bytes
+
+    # -- teams and models ----------------------------------------------------------------------
+
+    def create_team(self, name: str, description: str = "") -> Team:
+        return self.store.create_team(check_name(name, "name"), description)
+
+    def list_teams(self, *, cursor: str | None = None, limit: int = 100) -> Page[Team]:
+        return self.store.list_teams(cursor=cursor, limit=_page_size(limit))
+
+    def create_model(self, model: Model) -> Model:
+        check_name(model.name, "name")
+        check_name(model.team, "team")
+        if not model.owner.strip():
+            raise InvalidInput("The 'owner' field must name a person or group.", {"field": "owner"})
+        return self.store.create_model(model)
+
+    def get_model(self, name: str) -> Model:
+        return self.store.get_model(check_name(name, "model"))
+
+    def update_model(self, name: str, changes: ModelChanges) -> Model:
+        if changes.team is not None:
+            check_name(changes.team, "team")
+        if changes.owner is not None and not changes.owner.strip():
+            raise InvalidInput("The 'owner' field must name a person or group.", {"field": "owner"})
+        return self.store.update_model(check_name(name, "model"), changes)
+
+    def list_models(
+        self, query: ModelQuery, *, cursor: str | None = None, limit: int = 100
+    ) -> Page[Model]:
+        return self.store.list_models(query, cursor=cursor, limit=_page_size(limit))
+
+    # -- versions ------------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        model: str,
+        upload: BinaryIO,
+        filename: str,
+        draft: VersionDraft,
+        actor: str,
+        *,
+        declared_sha256: str | None = None,
+    ) -> ModelVersion:
+        """Store the artifact by its hash and record the version numbered after the newest.
+
+        ``upload`` must be seekable when ``declared_sha256`` is given: the bytes are checked
+        against the client's hash before anything is stored, so a corrupted transfer writes
+        nothing.
+        """
+        self.store.get_model(check_name(model, "model"))  # unknown model: store no bytes
+        if declared_sha256 is not None:
+            received = _sha256_of(upload)
+            if received != declared_sha256:
+                raise MalformedUpload(
+                    "The artifact arrived corrupted: its bytes hash to "
+                    f"{received}, but the client declared {declared_sha256}. Upload it again.",
+                    {"field": "artifact", "expected": declared_sha256, "received": received},
+                )
+        head = upload.read(_FLAVOR_SCAN_BYTES)
+        stored = self.artifacts.put(
+            io.BufferedReader(_Rejoined(head, upload)), max_bytes=self.max_artifact_bytes
+        )
+        artifact = Artifact(
+            sha256=stored.sha256,
+            size=stored.size,
+            flavor=detect_flavor(head, filename),
+            filename=filename or "artifact",
+        )
+        return self.store.create_version(model, artifact, draft, actor)
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        return self.store.get_version(check_name(model, "model"), version)
+
+    def list_versions(
+        self,
+        model: str,
+        *,
+        status: VersionStatus | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page[ModelVersion]:
+        return self.store.list_versions(
+            check_name(model, "model"), status=status, cursor=cursor, limit=_page_size(limit)
+        )
+
+    def open_artifact(self, model: str, version: int) -> tuple[ModelVersion, BinaryIO]:
+        """The version and a verified copy of its artifact (`ArtifactCorrupted` on mismatch)."""
+        found = self.get_version(model, version)
+        return found, self.artifacts.open_verified(found.artifact.sha256)
+
+    def set_status(
+        self, model: str, version: int, status: VersionStatus, actor: str, reason: str = ""
+    ) -> ModelVersion:
+        if status in GOVERNED_STATUSES:
+            raise Conflict(
+                f"A version becomes '{status}' only through governance (gates, sign-off and "
+                "promotion), which this server does not run yet.",
+                {"status": str(status)},
+            )
+        return self.store.set_status(check_name(model, "model"), version, status, actor, reason)
+
+    # -- aliases -------------------------------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:
+        check_alias(alias)
+        if alias in GOVERNED_ALIASES:
+            raise Conflict(
+                f"The '{alias}' alias is set only by promotion through governance's gates, which "
+                "this server does not run yet. Use another alias (e.g. 'champion') meanwhile.",
+                {"alias": alias},
+            )
+        return self.store.set_alias(check_name(model, "model"), alias, version, actor)
+
+    def delete_alias(self, model: str, alias: str, actor: str) -> AliasAssignment:
+        check_alias(alias)
+        if alias in GOVERNED_ALIASES:
+            raise Conflict(
+                f"The '{alias}' alias is cleared only by governance (rollback or retirement).",
+                {"alias": alias},
+            )
+        return self.store.delete_alias(check_name(model, "model"), alias, actor)
+
+    def current_aliases(self, model: str) -> list[AliasAssignment]:
+        return self.store.current_aliases(check_name(model, "model"))
+
+    def alias_history(self, model: str, alias: str | None = None) -> list[AliasAssignment]:
+        if alias is not None:
+            check_alias(alias)
+        return self.store.alias_history(check_name(model, "model"), alias)

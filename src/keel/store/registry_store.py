@@ -1,0 +1,86 @@
+"""The registry's metadata store: the interface every backend implements.
+
+The services talk to this interface only. `keel.store.sql.SqlRegistryStore` implements it for
+SQLite and PostgreSQL; one contract suite (``tests/store/test_registry_contract.py``) runs every
+implementation through the same checks.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from keel.domain.lifecycle import VersionStatus
+from keel.domain.registry import (
+    AliasAssignment,
+    Artifact,
+    Model,
+    ModelChanges,
+    ModelQuery,
+    ModelVersion,
+    Page,
+    Team,
+    VersionDraft,
+)
+
+
+class RegistryStore(ABC):
+    """Teams, models, versions and alias history; raises keel.errors `NotFound` / `Conflict`."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise `NotReady` when the database cannot answer or is not migrated."""
+
+    @abstractmethod
+    def create_team(self, name: str, description: str) -> Team: ...
+
+    @abstractmethod
+    def get_team(self, name: str) -> Team: ...
+
+    @abstractmethod
+    def list_teams(self, *, cursor: str | None, limit: int) -> Page[Team]: ...
+
+    @abstractmethod
+    def create_model(self, model: Model) -> Model: ...
+
+    @abstractmethod
+    def get_model(self, name: str) -> Model: ...
+
+    @abstractmethod
+    def update_model(self, name: str, changes: ModelChanges) -> Model: ...
+
+    @abstractmethod
+    def list_models(self, query: ModelQuery, *, cursor: str | None, limit: int) -> Page[Model]: ...
+
+    @abstractmethod
+    def create_version(
+        self, model: str, artifact: Artifact, draft: VersionDraft, actor: str
+    ) -> ModelVersion:
+        """Store a new version numbered one past the model's newest, atomically."""
+
+    @abstractmethod
+    def get_version(self, model: str, version: int) -> ModelVersion: ...
+
+    @abstractmethod
+    def list_versions(
+        self, model: str, *, status: VersionStatus | None, cursor: str | None, limit: int
+    ) -> Page[ModelVersion]: ...
+
+    @abstractmethod
+    def set_status(
+        self, model: str, version: int, status: VersionStatus, actor: str, reason: str
+    ) -> ModelVersion:
+        """Move a version to ``status`` if the lifecycle allows it (checked inside the write)."""
+
+    @abstractmethod
+    def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:
+        """Point ``alias`` at ``version``, closing the period of the version it held before."""
+
+    @abstractmethod
+    def delete_alias(self, model: str, alias: str, actor: str) -> AliasAssignment: ...
+
+    @abstractmethod
+    def current_aliases(self, model: str) -> list[AliasAssignment]: ...
+
+    @abstractmethod
+    def alias_history(self, model: str, alias: str | None) -> list[AliasAssignment]:
+        """Every period of every alias (or of one), newest first."""

@@ -1,0 +1,129 @@
+"""The metadata schema, as SQLAlchemy Core tables. Migrations in ``keel/store/migrations``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UtcDateTime = DateTime(timezone=True)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("team_id", Integer, ForeignKey("teams.id"), nullable=False, index=True),
+    Column("owner", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("use_case", Text, nullable=False, default=""),
+    Column("risk_tier", String(32), nullable=False),
+    Column("latest_version", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(256), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_model_tags_tag", "tag"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("artifact_sha256", String(64), nullable=False, index=True),
+    Column("artifact_size", BigInteger, nullable=False),
+    Column("artifact_flavor", String(32), nullable=False),
+    Column("artifact_filename", String(256), nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("lineage", JSON, nullable=False),
+    Column("environment", JSON, nullable=False),
+    Column("card", JSON, nullable=False),
+    # Copied out of the lineage JSON so "which versions were trained on this data / commit"
+    # is an indexed query on every backend.
+    Column("training_data_sha256", String(64), nullable=True, index=True),
+    Column("git_commit", String(64), nullable=True, index=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("parent_version", Integer, nullable=True),
+    Column("created_by", String(256), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
+)
+
+version_status_changes = Table(
+    "version_status_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False, index=True),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
+
+alias_assignments = Table(
+    "alias_assignments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("set_by", String(256), nullable=False),
+    Column("set_at", UtcDateTime, nullable=False),
+    Column("cleared_by", String(256), nullable=True),
+    Column("cleared_at", UtcDateTime, nullable=True),
+    Index("ix_alias_assignments_model_id_alias", "model_id", "alias"),
+    # At most one open period per (model, alias): the database enforces what "current" means.
+    Index(
+        "uq_alias_assignments_open",
+        "model_id",
+        "alias",
+        unique=True,
+        sqlite_where=text("cleared_at IS NULL"),
+        postgresql_where=text("cleared_at IS NULL"),
+    ),
+)
