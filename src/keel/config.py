@@ -33,7 +33,9 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidInput(f"{name} must be a whole number of bytes. Got {raw!r} instead.") from None
+        raise InvalidInput(
+            f"{name} must be a whole number of bytes. Got {raw!r} instead."
+        ) from None
     if value <= 0:
         raise InvalidInput(f"{name} must be > 0. Got {value} instead.")
     return value

@@ -1,4 +1,4 @@
-"""Assemble the HTTP application: routers, error envelope, limits, metrics, dashboard."""
+"""Assemble the REST API: routers, error envelope, body limits and metrics."""
 
 from __future__ import annotations
 
@@ -14,9 +14,6 @@ from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, health, models, teams, versions
 from keel.services.backend import Backend
-from keel.web import pages
-
-API_PREFIX = "/api/v1"
 
 
 def _version() -> str:
@@ -46,8 +43,7 @@ def create_app(backend: Backend) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     for router in (teams.router, models.router, versions.router, aliases.router):
-        app.include_router(router, prefix=API_PREFIX)
-    app.include_router(pages.router)
+        app.include_router(router)
     app.add_middleware(
         BodySizeLimit,
         max_request_bytes=backend.settings.max_request_bytes,

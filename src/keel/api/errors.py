@@ -62,6 +62,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        # FastAPI says only "error parsing the body"; say what is wrong and where.
+        return error_response(
+            400,
+            "malformed_body",
+            f"The request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at "
+            f"position {cause.start}). Send JSON encoded as UTF-8.",
+            {"field": "body", "position": cause.start},
+        )
     return error_response(exc.status_code, code, str(exc.detail))
 
 

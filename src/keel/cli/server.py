@@ -12,7 +12,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from keel.api.app import create_app
+from keel.server import build_app
 from keel.config import Settings
 from keel.services.backend import Backend
 from keel.store import migrate
@@ -53,7 +53,7 @@ def up(
         target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True
     )
     thread.start()
-    app = create_app(backend)
+    app = build_app(backend)
     url = f"http://{host}:{port}"
     err.print(
         f"Keel is up at [bold]{url}[/bold]  (API docs {url}/docs, data in {settings.data_dir})"

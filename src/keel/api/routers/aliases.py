@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response
 
 from keel.api import convert
 from keel.api.deps import Reader, RegistryDep, Writer
+from keel.api.routers import API_PREFIX
 from keel.schemas import AliasIn, AliasOut
 
-router = APIRouter(prefix="/models/{name}/aliases", tags=["aliases"])
+router = APIRouter(prefix=API_PREFIX + "/models/{name}/aliases", tags=["aliases"])
 
 
 @router.get("", summary="The aliases a model has now")

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from keel.api import convert
 from keel.api.deps import Reader, RegistryDep, Writer
+from keel.api.routers import API_PREFIX
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.registry import ModelQuery
 from keel.schemas import ModelIn, ModelOut, ModelPatch, Page
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"])
 
 
 @router.post("", status_code=201, summary="Register a model")

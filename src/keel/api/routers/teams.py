@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from keel.api import convert
 from keel.api.deps import Admin, Reader, RegistryDep
+from keel.api.routers import API_PREFIX
 from keel.schemas import Page, TeamIn, TeamOut
 
-router = APIRouter(prefix="/teams", tags=["teams"])
+router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
 
 
 @router.post("", status_code=201, summary="Create a team")

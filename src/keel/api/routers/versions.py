@@ -12,11 +12,12 @@ from pydantic import ValidationError
 
 from keel.api import convert
 from keel.api.deps import Reader, RegistryDep, Writer
+from keel.api.routers import API_PREFIX
 from keel.domain.lifecycle import VersionStatus
 from keel.errors import InvalidInput
 from keel.schemas import Page, StatusChange, VersionIn, VersionOut
 
-router = APIRouter(prefix="/models/{name}/versions", tags=["versions"])
+router = APIRouter(prefix=API_PREFIX + "/models/{name}/versions", tags=["versions"])
 
 
 def _metadata(raw: str) -> VersionIn:
