@@ -1,0 +1,11 @@
+"""Keel's Python client: register, find and fetch model versions from a Keel server.
+
+>>> from keel.sdk import Client
+>>> Client("http://127.0.0.1:8420")
+Client(url='http://127.0.0.1:8420')
+"""
+
+from keel.sdk.client import Client
+from keel.sdk.types import ModelVersion
+
+__all__ = ["Client", "ModelVersion"]

@@ -1,0 +1,499 @@
+"""`Client`: the registry's REST API as typed Python calls over one HTTP connection pool."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, TypeVar, cast
+from urllib.parse import quote
+
+import httpx
+import joblib
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+
+from keel.domain.lifecycle import VersionStatus
+from keel.errors import ArtifactCorrupted, InvalidInput, TransportError, error_from_envelope
+from keel.schemas import (
+    AliasIn,
+    AliasOut,
+    EnvironmentSpec,
+    ModelCardSpec,
+    ModelIn,
+    ModelOut,
+    ModelPatch,
+    SignatureSpec,
+    StatusChange,
+    TeamIn,
+    TeamOut,
+    VersionIn,
+)
+from keel.sdk.lineage import strip_credentials
+from keel.sdk.metadata import version_metadata
+from keel.sdk.types import ModelVersion
+from keel.sdk.validation import validated
+
+DEFAULT_URL = "http://127.0.0.1:8420"
+SHA256_HEADER = "X-Keel-Artifact-Sha256"
+_API = "/api/v1"
+_CHUNK = 1024 * 1024
+
+M = TypeVar("M", bound=BaseModel)
+
+Progress = Callable[[int], None]
+"""Called with the number of artifact bytes just sent, as an upload goes."""
+
+
+class Client:
+    """A connection to one Keel server.
+
+    ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``; ``token`` to ``$KEEL_TOKEN``
+    and is sent as a bearer token. ``transport`` replaces the network (tests pass the app's).
+    Every error the server answers is raised as the matching `keel.errors.KeelError`.
+
+    >>> with Client("http://keel.internal:8420", token="s3cret") as keel:
+    ...     keel
+    Client(url='http://keel.internal:8420')
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.url = (url or os.environ.get("KEEL_URL") or DEFAULT_URL).rstrip("/")
+        token = token if token is not None else os.environ.get("KEEL_TOKEN")
+        headers = {"User-Agent": "keel-sdk"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, transport=transport, timeout=timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(url={strip_credentials(self.url)!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool; the client cannot be used afterwards."""
+        self._http.close()
+
+    # -- teams ------------------------------------------------------------------------------
+
+    def create_team(self, name: str, description: str = "") -> TeamOut:
+        body = validated(TeamIn, {"name": name, "description": description}, "team")
+        return self._call(TeamOut, "POST", f"{_API}/teams", json=body.model_dump(mode="json"))
+
+    def list_teams(self, *, limit: int = 100) -> Iterator[TeamOut]:
+        """Every team; ``limit`` is the page size, further pages are fetched as you iterate."""
+        return self._paged(TeamOut, f"{_API}/teams", {"limit": limit})
+
+    # -- models -----------------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        team: str,
+        owner: str,
+        description: str = "",
+        use_case: str = "",
+        tags: Iterable[str] = (),
+    ) -> ModelOut:
+        body = validated(
+            ModelIn,
+            {
+                "name": name,
+                "team": team,
+                "owner": owner,
+                "description": description,
+                "use_case": use_case,
+                "tags": [tags] if isinstance(tags, str) else list(tags),
+            },
+            "model",
+        )
+        return self._call(ModelOut, "POST", f"{_API}/models", json=body.model_dump(mode="json"))
+
+    def get_model(self, name: str) -> ModelOut:
+        return self._call(ModelOut, "GET", _model_path(name))
+
+    def update_model(self, name: str, **changes: Any) -> ModelOut:
+        """Change some of a model's fields (team, owner, description, use_case, tags)."""
+        patch = validated(ModelPatch, changes, "model changes")
+        body = patch.model_dump(mode="json", exclude_unset=True)
+        return self._call(ModelOut, "PATCH", _model_path(name), json=body)
+
+    def list_models(
+        self,
+        *,
+        team: str | None = None,
+        tag: str | None = None,
+        status: str | None = None,
+        q: str | None = None,
+        limit: int = 100,
+    ) -> Iterator[ModelOut]:
+        """Models matching every filter given; ``limit`` is the page size, not a maximum."""
+        query = {"team": team, "tag": tag, "status": status, "q": q, "limit": limit}
+        return self._paged(ModelOut, f"{_API}/models", query)
+
+    # -- versions ---------------------------------------------------------------------------
+
+    def register_version(
+        self,
+        model: str,
+        artifact: object,
+        *,
+        training_data: pd.DataFrame | None = None,
+        target: str | None = None,
+        protected_attributes: Iterable[str] = (),
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        card: ModelCardSpec | Mapping[str, Any] | None = None,
+        description: str = "",
+        signature: SignatureSpec | Mapping[str, Any] | None = None,
+        parent_version: int | None = None,
+        capture_git: bool = True,
+        environment: EnvironmentSpec | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Upload a new version of ``model`` with what is known about how it was made.
+
+        ``artifact`` is a fitted estimator (any picklable object, stored as ``model.joblib``) or
+        the path of a model file. From ``training_data`` (a DataFrame) come the signature (unless
+        ``signature`` is given) and the dataset fingerprint; ``target`` and
+        ``protected_attributes`` name its columns. The git checkout of the working directory
+        (unless ``capture_git=False``) and this Python environment (unless ``environment`` is
+        given) are recorded as lineage.
+        """
+        metadata = version_metadata(
+            training_data=training_data,
+            target=target,
+            protected_attributes=protected_attributes,
+            metrics=metrics,
+            params=params,
+            card=card,
+            description=description,
+            signature=signature,
+            parent_version=parent_version,
+            capture_git=capture_git,
+            environment=environment,
+        )
+        with _artifact_file(artifact) as path:
+            return self.upload_version(model, path, metadata, progress=progress)
+
+    def upload_version(
+        self,
+        model: str,
+        path: str | os.PathLike[str],
+        metadata: VersionIn,
+        *,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Upload the model file at ``path`` with ``metadata`` exactly as given.
+
+        The file is streamed from disk and keeps its name. `register_version` is the friendlier
+        call; this one is for metadata prepared elsewhere (the CLI's ``--metadata`` file).
+        """
+        path = Path(path)
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise InvalidInput(
+                f"Cannot read the artifact file {str(path)!r}: {exc.strerror}.",
+                {"field": "artifact"},
+            ) from None
+        with handle:
+            # Declared so the server refuses the upload if the bytes change on the way.
+            declared = _file_sha256(handle)
+            body: IO[bytes] = handle
+            if progress is not None:
+                body = cast(IO[bytes], _ReportingReader(handle, progress))
+            return self._call(
+                ModelVersion,
+                "POST",
+                f"{_model_path(model)}/versions",
+                files={"artifact": (path.name, body, "application/octet-stream")},
+                data={"metadata": metadata.model_dump_json(), "sha256": declared},
+            )
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        return self._call(ModelVersion, "GET", _version_path(model, version))
+
+    def list_versions(
+        self, model: str, status: VersionStatus | str | None = None, *, limit: int = 100
+    ) -> Iterator[ModelVersion]:
+        """The model's versions (optionally only those in ``status``); fetched page by page."""
+        query = {"status": None if status is None else str(status), "limit": limit}
+        return self._paged(ModelVersion, f"{_model_path(model)}/versions", query)
+
+    def set_status(
+        self, model: str, version: int, status: VersionStatus | str, reason: str = ""
+    ) -> ModelVersion:
+        body = validated(StatusChange, {"status": status, "reason": reason}, "status change")
+        return self._call(
+            ModelVersion,
+            "POST",
+            f"{_version_path(model, version)}/status",
+            json=body.model_dump(mode="json"),
+        )
+
+    def download_artifact(
+        self, model: str, version: int, path: str | os.PathLike[str] | None = None
+    ) -> bytes | Path:
+        """The version's artifact bytes, or the `Path` they were written to when ``path`` is given.
+
+        The bytes are checked against the SHA-256 the registry recorded at upload (and the one the
+        server sends along); a mismatch raises `keel.errors.ArtifactCorrupted`. When ``path`` is
+        an existing directory the file keeps its registered name inside it. Nothing is ever left
+        half-written at ``path``: the download goes to a temporary file that is renamed at the end.
+        """
+        recorded = self.get_version(model, version).artifact
+        target = None if path is None else _download_target(Path(path), recorded.filename)
+        with self._stream("GET", f"{_version_path(model, version)}/artifact") as response:
+            served = response.headers.get(SHA256_HEADER)
+            if target is None:
+                data = response.read()
+                _verify(model, version, recorded.sha256, served, hashlib.sha256(data).hexdigest())
+                return data
+            return _write_verified(response, target, model, version, recorded.sha256, served)
+
+    # -- aliases ----------------------------------------------------------------------------
+
+    def set_alias(self, model: str, alias: str, version: int) -> AliasOut:
+        """Point ``alias`` at ``version`` (``production`` is reserved for governed promotion)."""
+        body = validated(AliasIn, {"version": version}, "alias")
+        return self._call(
+            AliasOut, "PUT", _alias_path(model, alias), json=body.model_dump(mode="json")
+        )
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._send("DELETE", _alias_path(model, alias))
+
+    def aliases(self, model: str) -> list[AliasOut]:
+        """The model's aliases as they point now."""
+        data = self._send("GET", f"{_model_path(model)}/aliases").json()
+        return [self._parse(AliasOut, item) for item in _as_list(data, self.url)]
+
+    def alias_history(self, model: str, alias: str | None = None) -> list[AliasOut]:
+        """Every period an alias (or each alias) pointed at a version, newest first."""
+        params = {} if alias is None else {"alias": alias}
+        data = self._send("GET", f"{_model_path(model)}/aliases/history", params=params).json()
+        return [self._parse(AliasOut, item) for item in _as_list(data, self.url)]
+
+    # -- server -----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The server's liveness answer, ``{"status": "ok"}`` when it is up."""
+        data = self._send("GET", "/healthz").json()
+        if not isinstance(data, dict):
+            raise TransportError(f"The server at {self!r} answered /healthz with {data!r}.")
+        return data
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+        _raise_for_error(response)
+        return response
+
+    @contextlib.contextmanager
+    def _stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+        try:
+            with self._http.stream(method, path) as response:
+                if not response.is_success:
+                    response.read()
+                    _raise_for_error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: httpx.TransportError) -> TransportError:
+        url = strip_credentials(self.url)
+        return TransportError(
+            f"Could not reach the Keel server at {url} ({type(exc).__name__}). "
+            "Start one with `keel up`, or set KEEL_URL (or --url) to the server's address.",
+            {"url": url},
+        )
+
+    def _parse(self, model: type[M], data: Any) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise TransportError(
+                f"The server at {strip_credentials(self.url)} answered with a {model.__name__} "
+                f"this SDK does not understand ({exc.error_count()} problems); "
+                "are the server and the SDK the same Keel version?"
+            ) from exc
+
+    def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return self._parse(model, self._send(method, path, **kwargs).json())
+
+    def _paged(self, model: type[M], path: str, query: Mapping[str, Any]) -> Iterator[M]:
+        params = {key: value for key, value in query.items() if value is not None}
+        seen: set[str] = set()
+        while True:
+            page = self._send("GET", path, params=params).json()
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise TransportError(f"The server at {self.url} answered a listing with {page!r}.")
+            for item in page["items"]:
+                yield self._parse(model, item)
+            cursor = page.get("next_cursor")
+            if not cursor or cursor in seen:
+                return
+            seen.add(cursor)
+            params["cursor"] = cursor
+
+
+class _ReportingReader:
+    """A binary file that tells ``progress`` how many bytes each read handed to the upload."""
+
+    def __init__(self, handle: IO[bytes], progress: Progress) -> None:
+        self._handle = handle
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size)
+        if chunk:
+            self._progress(len(chunk))
+        return chunk
+
+    def fileno(self) -> int:  # lets httpx announce the Content-Length
+        return self._handle.fileno()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    raise error_from_envelope(response.status_code, body)
+
+
+def _as_list(data: Any, url: str) -> list[Any]:
+    if not isinstance(data, list):
+        raise TransportError(f"The server at {url} answered a listing with {data!r}.")
+    return data
+
+
+def _model_path(name: str) -> str:
+    return f"{_API}/models/{quote(name, safe='')}"
+
+
+def _version_path(model: str, version: int) -> str:
+    return f"{_model_path(model)}/versions/{int(version)}"
+
+
+def _alias_path(model: str, alias: str) -> str:
+    return f"{_model_path(model)}/aliases/{quote(alias, safe='')}"
+
+
+@contextlib.contextmanager
+def _artifact_file(artifact: object) -> Iterator[Path]:
+    """The artifact as a file on disk: the path given, or a joblib dump of the object."""
+    if isinstance(artifact, str | os.PathLike):
+        path = Path(artifact)
+        if not path.is_file():
+            raise InvalidInput(
+                f"The artifact {str(path)!r} is not a file. Pass a fitted model or a model file.",
+                {"field": "artifact"},
+            )
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="keel-artifact-") as tmp:
+        path = Path(tmp) / "model.joblib"
+        try:
+            joblib.dump(artifact, path)
+        except Exception as exc:  # pickling runs arbitrary user code; any failure means the same
+            raise InvalidInput(
+                f"The artifact ({type(artifact).__name__}) could not be serialised with joblib: "
+                f"{exc}",
+                {"field": "artifact"},
+            ) from exc
+        yield path
+
+
+def _file_sha256(handle: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(_CHUNK), b""):
+        digest.update(chunk)
+    handle.seek(0)
+    return digest.hexdigest()
+
+
+def _download_target(path: Path, filename: str) -> Path:
+    if path.is_dir():
+        # The registered filename came from a client; keep only its last component.
+        return path / (Path(filename).name or "artifact")
+    if not path.parent.is_dir():
+        raise InvalidInput(
+            f"Cannot write the artifact to {str(path)!r}: the folder {str(path.parent)!r} "
+            "does not exist.",
+            {"field": "path"},
+        )
+    return path
+
+
+def _verify(model: str, version: int, recorded: str, served: str | None, actual: str) -> None:
+    if actual == recorded and (served is None or served.lower() == actual):
+        return
+    raise ArtifactCorrupted(
+        f"The artifact of {model} version {version} failed its integrity check: the bytes "
+        f"received hash to {actual}, the registry recorded {recorded}"
+        + (f" and the server announced {served}" if served is not None else "")
+        + ". Nothing was kept; try again, and report it if it persists.",
+        {"model": model, "version": version, "expected": recorded, "actual": actual},
+    )
+
+
+def _write_verified(
+    response: httpx.Response,
+    target: Path,
+    model: str,
+    version: int,
+    recorded: str,
+    served: str | None,
+) -> Path:
+    digest = hashlib.sha256()
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_bytes(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        _verify(model, version, recorded, served, digest.hexdigest())
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,84 @@
+"""Everything a version records besides its artifact, gathered on the training machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from keel.errors import InvalidInput
+from keel.schemas import (
+    DatasetFingerprintSpec,
+    EnvironmentSpec,
+    ModelCardSpec,
+    SignatureSpec,
+    VersionIn,
+)
+from keel.sdk import lineage
+from keel.sdk.dataset import fingerprint, infer_signature
+from keel.sdk.validation import finite_metrics, plain_params, validated
+
+
+def version_metadata(
+    *,
+    training_data: pd.DataFrame | None = None,
+    target: str | None = None,
+    protected_attributes: Iterable[str] = (),
+    metrics: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    card: ModelCardSpec | Mapping[str, Any] | None = None,
+    description: str = "",
+    signature: SignatureSpec | Mapping[str, Any] | None = None,
+    parent_version: int | None = None,
+    capture_git: bool = True,
+    environment: EnvironmentSpec | None = None,
+    cwd: Path | None = None,
+) -> VersionIn:
+    """The ``metadata`` part of a version upload, checked before anything is sent.
+
+    The signature is inferred from ``training_data`` unless one is given; the data's fingerprint
+    and the git checkout at ``cwd`` (default: the working directory) go into the lineage.
+    """
+    protected = (
+        [protected_attributes]
+        if isinstance(protected_attributes, str)
+        else list(protected_attributes)
+    )
+    if training_data is None and (target is not None or protected):
+        raise InvalidInput(
+            "target and protected_attributes name columns of training_data; pass training_data "
+            "too, or describe the columns with signature=.",
+            {"field": "training_data"},
+        )
+    if training_data is not None and not isinstance(training_data, pd.DataFrame):
+        raise InvalidInput(
+            f"training_data must be a pandas DataFrame. Got {type(training_data).__name__}.",
+            {"field": "training_data"},
+        )
+
+    data_fingerprint: DatasetFingerprintSpec | None = None
+    inferred = SignatureSpec()
+    if training_data is not None:
+        inferred = infer_signature(training_data, target, protected)
+        data_fingerprint = fingerprint(training_data)
+
+    git = _git_fields(cwd) if capture_git else {}
+    fields = {
+        "description": description,
+        "signature": inferred
+        if signature is None
+        else validated(SignatureSpec, signature, "signature"),
+        "params": plain_params(params),
+        "metrics": finite_metrics(metrics),
+        "lineage": {"training_data": data_fingerprint, "parent_version": parent_version, **git},
+        "environment": lineage.capture_environment() if environment is None else environment,
+        "card": validated(ModelCardSpec, card or {}, "card"),
+    }
+    return validated(VersionIn, fields, "version metadata")
+
+
+def _git_fields(cwd: Path | None) -> dict[str, Any]:
+    state = lineage.capture_git(cwd)
+    return {"git_commit": state.commit, "git_repo_url": state.repo_url, "git_dirty": state.dirty}
