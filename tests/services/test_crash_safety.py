@@ -47,8 +47,8 @@ def test_sigkill_mid_registration_loses_nothing_acknowledged(tmp_path: Path) -> 
     assert process.stdout is not None
     acknowledged: dict[int, str] = {}
     for line in process.stdout:
-        _, number, sha = line.split()
-        acknowledged[int(number)] = sha
+        _, number, digest = line.split()
+        acknowledged[int(number)] = digest
         if len(acknowledged) >= 25:
             os.kill(process.pid, signal.SIGKILL)
             break
@@ -58,8 +58,8 @@ def test_sigkill_mid_registration_loses_nothing_acknowledged(tmp_path: Path) -> 
     backend = Backend.open(Settings.load(data_dir=data_dir, env={}))
     registry = backend.registry
     versions = {v.version: v for v in registry.list_versions("churn", limit=500).items}
-    for number, sha in acknowledged.items():
-        assert versions[number].artifact.sha256 == sha
+    for number, digest in acknowledged.items():
+        assert versions[number].artifact.sha256 == digest
     assert sorted(versions) == list(range(1, len(versions) + 1))
     assert registry.get_model("churn").latest_version == max(versions)
     for version in versions.values():
