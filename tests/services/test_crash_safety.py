@@ -47,8 +47,8 @@ def test_sigkill_mid_registration_loses_nothing_acknowledged(tmp_path: Path) -> 
     assert process.stdout is not None
     acknowledged: dict[int, str] = {}
     for line in process.stdout:
-        _, number, digest = line.split()
-        acknowledged[int(number)] = digest
+        _, acked, digest = line.split()
+        acknowledged[int(acked)] = digest
         if len(acknowledged) >= 25:
             os.kill(process.pid, signal.SIGKILL)
             break
