@@ -321,3 +321,14 @@ def test_names_are_escaped_in_urls() -> None:
     with pytest.raises(NotFound):
         Client("http://keel", transport=httpx.MockTransport(handle)).get_model("a/../b")
     assert requests[0].url.raw_path == b"/api/v1/models/a%2F..%2Fb"
+
+
+def test_download_into_a_missing_folder_is_refused(
+    keel: Client, churn: str, tmp_path: Path
+) -> None:
+    keel.register_version(churn, {"w": 1}, capture_git=False)
+    with pytest.raises(InvalidInput, match="does not exist"):
+        keel.download_artifact(churn, 1, f"{tmp_path / 'missing'}/")
+    with pytest.raises(InvalidInput, match="does not exist"):
+        keel.download_artifact(churn, 1, tmp_path / "missing" / "model.joblib")
+    assert list(tmp_path.iterdir()) == [tmp_path / "keel"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -265,7 +266,7 @@ class Client:
         half-written at ``path``: the download goes to a temporary file that is renamed at the end.
         """
         recorded = self.get_version(model, version).artifact
-        target = None if path is None else _download_target(Path(path), recorded.filename)
+        target = None if path is None else _download_target(path, recorded.filename)
         with self._stream("GET", f"{_version_path(model, version)}/artifact") as response:
             served = response.headers.get(SHA256_HEADER)
             if target is None:
@@ -448,17 +449,20 @@ def _file_sha256(handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _download_target(path: Path, filename: str) -> Path:
-    if path.is_dir():
+def _download_target(path: str | os.PathLike[str], filename: str) -> Path:
+    target = Path(path)
+    wants_folder = os.fspath(path).endswith(("/", os.sep))
+    if target.is_dir():
         # The registered filename came from a client; keep only its last component.
-        return path / (Path(filename).name or "artifact")
-    if not path.parent.is_dir():
+        return target / (Path(filename).name or "artifact")
+    if wants_folder or not target.parent.is_dir():
+        folder = target if wants_folder else target.parent
         raise InvalidInput(
-            f"Cannot write the artifact to {str(path)!r}: the folder {str(path.parent)!r} "
-            "does not exist.",
+            f"Cannot write the artifact to {os.fspath(path)!r}: "
+            f"the folder {str(folder)!r} does not exist.",
             {"field": "path"},
         )
-    return path
+    return target
 
 
 def _verify(model: str, version: int, recorded: str, served: str | None, actual: str) -> None:
@@ -482,10 +486,10 @@ def _write_verified(
     served: str | None,
 ) -> Path:
     digest = hashlib.sha256()
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    temp = Path(temp_name)
+    # Opened like any new file (so it gets the usual permissions), under a name no one else uses.
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with temp.open("xb") as out:
             for chunk in response.iter_bytes(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)

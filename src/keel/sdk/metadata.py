@@ -82,3 +82,20 @@ def version_metadata(
 def _git_fields(cwd: Path | None) -> dict[str, Any]:
     state = lineage.capture_git(cwd)
     return {"git_commit": state.commit, "git_repo_url": state.repo_url, "git_dirty": state.dirty}
+
+
+def with_provenance(
+    metadata: VersionIn, *, capture_git: bool = True, cwd: Path | None = None
+) -> VersionIn:
+    """``metadata`` with the git checkout and this Python environment filled in where it has none.
+
+    For metadata prepared elsewhere (the CLI's ``--metadata`` file): what it says is kept.
+    """
+    updates: dict[str, Any] = {}
+    recorded = metadata.lineage
+    git_known = (recorded.git_commit, recorded.git_repo_url, recorded.git_dirty) != (None,) * 3
+    if capture_git and not git_known:
+        updates["lineage"] = {**recorded.model_dump(), **_git_fields(cwd)}
+    if metadata.environment == EnvironmentSpec():
+        updates["environment"] = lineage.capture_environment()
+    return validated(VersionIn, {**metadata.model_dump(), **updates}, "version metadata")
