@@ -1,0 +1,45 @@
+"""`keel`: the command line. Registry commands talk to a server through `keel.sdk`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from keel.cli import registry, server
+
+app = typer.Typer(
+    name="keel",
+    help="Keel, the MLOps control plane: run a server, and manage its models from the terminal.",
+    no_args_is_help=True,
+    # Locals in a traceback could hold the token.
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="KEEL_URL",
+            help="Keel server to talk to (default http://127.0.0.1:8420).",
+            show_envvar=True,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="KEEL_TOKEN", help="API token.", show_envvar=True, show_default=False),
+    ] = None,
+) -> None:
+    """Keel, the MLOps control plane."""
+    ctx.obj = registry.Connection(url=url, token=token)
+
+
+app.command("up")(server.up)
+app.add_typer(server.db_app, name="db")
+app.add_typer(registry.teams_app, name="teams")
+app.add_typer(registry.models_app, name="models")
+app.add_typer(registry.versions_app, name="versions")
+app.add_typer(registry.alias_app, name="alias")
