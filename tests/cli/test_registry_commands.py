@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import joblib
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -45,6 +46,25 @@ def test_models_list_json_lists_a_registered_model(keel_cli: Keel, churn: str) -
     assert [(m["name"], m["team"], m["owner"], m["tags"]) for m in listed] == [
         ("churn", "risk", "ana", ["b2c"])
     ]
+
+
+def test_models_list_json_shows_a_version_registered_from_python(
+    keel_cli: Keel, server_transport: httpx.BaseTransport
+) -> None:
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    estimator = LogisticRegression(max_iter=5000).fit(features, target)
+    with Client(url="http://testserver", transport=server_transport) as keel:
+        keel.create_team("oncology")
+        keel.create_model("tumour-classifier", team="oncology", owner="ana")
+        keel.register_version(
+            "tumour-classifier", estimator, training_data=features.assign(target=target),
+            target="target",
+        )  # fmt: skip
+
+    listed = json.loads(ok(keel_cli("models", "list", "--json")).stdout)
+    assert [(m["name"], m["latest_version"]) for m in listed] == [("tumour-classifier", 1)]
+    shown = json.loads(ok(keel_cli("versions", "show", "tumour-classifier", "1")).stdout)
+    assert shown["lineage"]["training_data"]["rows"] == 569
 
 
 def test_output_is_plain_json_when_stdout_is_not_a_terminal(keel_cli: Keel, churn: str) -> None:
