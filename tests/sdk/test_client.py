@@ -332,3 +332,13 @@ def test_download_into_a_missing_folder_is_refused(
     with pytest.raises(InvalidInput, match="does not exist"):
         keel.download_artifact(churn, 1, tmp_path / "missing" / "model.joblib")
     assert list(tmp_path.iterdir()) == [tmp_path / "keel"]
+
+
+def test_a_server_that_is_not_keel_is_named() -> None:
+    web_page = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, text="<html>hello</html>", headers={"content-type": "text/html"}
+        )
+    )
+    with pytest.raises(TransportError, match=r"not JSON.*KEEL_URL"):
+        Client("http://intranet", transport=web_page).get_model("churn")

@@ -304,7 +304,6 @@ def versions_download(
     with connected(ctx) as keel:
         # A str, not a Path: a trailing "/" says the user meant a folder.
         written = keel.download_artifact(model, version, out if out is not None else Path.cwd())
-    assert isinstance(written, Path)  # given a path, the SDK returns where it wrote
     Console(stderr=True).print(
         f"Downloaded {model} version {version} to {written} (SHA-256 verified).",
         soft_wrap=True,

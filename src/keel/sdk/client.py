@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import secrets
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast, overload
 from urllib.parse import quote
 
 import httpx
-import joblib
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from keel.domain.lifecycle import VersionStatus
-from keel.errors import ArtifactCorrupted, InvalidInput, TransportError, error_from_envelope
+from keel.errors import InvalidInput, TransportError, error_from_envelope
 from keel.schemas import (
     AliasIn,
     AliasOut,
@@ -34,6 +30,8 @@ from keel.schemas import (
     TeamOut,
     VersionIn,
 )
+from keel.sdk import artifacts
+from keel.sdk.artifacts import Progress
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.types import ModelVersion
@@ -42,12 +40,8 @@ from keel.sdk.validation import validated
 DEFAULT_URL = "http://127.0.0.1:8420"
 SHA256_HEADER = "X-Keel-Artifact-Sha256"
 _API = "/api/v1"
-_CHUNK = 1024 * 1024
 
 M = TypeVar("M", bound=BaseModel)
-
-Progress = Callable[[int], None]
-"""Called with the number of artifact bytes just sent, as an upload goes."""
 
 
 class Client:
@@ -196,7 +190,7 @@ class Client:
             capture_git=capture_git,
             environment=environment,
         )
-        with _artifact_file(artifact) as path:
+        with artifacts.artifact_file(artifact) as path:
             return self.upload_version(model, path, metadata, progress=progress)
 
     def upload_version(
@@ -222,10 +216,10 @@ class Client:
             ) from None
         with handle:
             # Declared so the server refuses the upload if the bytes change on the way.
-            declared = _file_sha256(handle)
+            declared = artifacts.file_sha256(handle)
             body: IO[bytes] = handle
             if progress is not None:
-                body = cast(IO[bytes], _ReportingReader(handle, progress))
+                body = cast(IO[bytes], artifacts.ReportingReader(handle, progress))
             return self._call(
                 ModelVersion,
                 "POST",
@@ -255,6 +249,12 @@ class Client:
             json=body.model_dump(mode="json"),
         )
 
+    @overload
+    def download_artifact(self, model: str, version: int, path: None = None) -> bytes: ...
+
+    @overload
+    def download_artifact(self, model: str, version: int, path: str | os.PathLike[str]) -> Path: ...
+
     def download_artifact(
         self, model: str, version: int, path: str | os.PathLike[str] | None = None
     ) -> bytes | Path:
@@ -262,18 +262,18 @@ class Client:
 
         The bytes are checked against the SHA-256 the registry recorded at upload (and the one the
         server sends along); a mismatch raises `keel.errors.ArtifactCorrupted`. When ``path`` is
-        an existing directory the file keeps its registered name inside it. Nothing is ever left
-        half-written at ``path``: the download goes to a temporary file that is renamed at the end.
+        an existing folder (or ends in ``/``) the file keeps its registered name inside it.
+        Nothing is ever left half-written at ``path``: the download goes to a temporary file that
+        is renamed once it checks out.
         """
         recorded = self.get_version(model, version).artifact
-        target = None if path is None else _download_target(path, recorded.filename)
+        target = None if path is None else artifacts.download_target(path, recorded.filename)
         with self._stream("GET", f"{_version_path(model, version)}/artifact") as response:
             served = response.headers.get(SHA256_HEADER)
+            expected = artifacts.ExpectedHash(model, version, recorded.sha256, served)
             if target is None:
-                data = response.read()
-                _verify(model, version, recorded.sha256, served, hashlib.sha256(data).hexdigest())
-                return data
-            return _write_verified(response, target, model, version, recorded.sha256, served)
+                return artifacts.read_verified(response, expected)
+            return artifacts.write_verified(response, target, expected)
 
     # -- aliases ----------------------------------------------------------------------------
 
@@ -289,20 +289,20 @@ class Client:
 
     def aliases(self, model: str) -> list[AliasOut]:
         """The model's aliases as they point now."""
-        data = self._send("GET", f"{_model_path(model)}/aliases").json()
+        data = self._json("GET", f"{_model_path(model)}/aliases")
         return [self._parse(AliasOut, item) for item in _as_list(data, self.url)]
 
     def alias_history(self, model: str, alias: str | None = None) -> list[AliasOut]:
         """Every period an alias (or each alias) pointed at a version, newest first."""
         params = {} if alias is None else {"alias": alias}
-        data = self._send("GET", f"{_model_path(model)}/aliases/history", params=params).json()
+        data = self._json("GET", f"{_model_path(model)}/aliases/history", params=params)
         return [self._parse(AliasOut, item) for item in _as_list(data, self.url)]
 
     # -- server -----------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
         """The server's liveness answer, ``{"status": "ok"}`` when it is up."""
-        data = self._send("GET", "/healthz").json()
+        data = self._json("GET", "/healthz")
         if not isinstance(data, dict):
             raise TransportError(f"The server at {self!r} answered /healthz with {data!r}.")
         return data
@@ -316,6 +316,17 @@ class Client:
             raise self._unreachable(exc) from exc
         _raise_for_error(response)
         return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise TransportError(
+                f"The server at {strip_credentials(self.url)} answered {method} {path} with "
+                f"something that is not JSON ({response.headers.get('content-type', 'no type')}). "
+                "Is KEEL_URL (or --url) the address of a Keel server?"
+            ) from None
 
     @contextlib.contextmanager
     def _stream(self, method: str, path: str) -> Iterator[httpx.Response]:
@@ -347,13 +358,13 @@ class Client:
             ) from exc
 
     def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
-        return self._parse(model, self._send(method, path, **kwargs).json())
+        return self._parse(model, self._json(method, path, **kwargs))
 
     def _paged(self, model: type[M], path: str, query: Mapping[str, Any]) -> Iterator[M]:
         params = {key: value for key, value in query.items() if value is not None}
         seen: set[str] = set()
         while True:
-            page = self._send("GET", path, params=params).json()
+            page = self._json("GET", path, params=params)
             if not isinstance(page, dict) or not isinstance(page.get("items"), list):
                 raise TransportError(f"The server at {self.url} answered a listing with {page!r}.")
             for item in page["items"]:
@@ -363,29 +374,6 @@ class Client:
                 return
             seen.add(cursor)
             params["cursor"] = cursor
-
-
-class _ReportingReader:
-    """A binary file that tells ``progress`` how many bytes each read handed to the upload."""
-
-    def __init__(self, handle: IO[bytes], progress: Progress) -> None:
-        self._handle = handle
-        self._progress = progress
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._handle.read(size)
-        if chunk:
-            self._progress(len(chunk))
-        return chunk
-
-    def fileno(self) -> int:  # lets httpx announce the Content-Length
-        return self._handle.fileno()
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._handle.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._handle.tell()
 
 
 def _raise_for_error(response: httpx.Response) -> None:
@@ -414,90 +402,3 @@ def _version_path(model: str, version: int) -> str:
 
 def _alias_path(model: str, alias: str) -> str:
     return f"{_model_path(model)}/aliases/{quote(alias, safe='')}"
-
-
-@contextlib.contextmanager
-def _artifact_file(artifact: object) -> Iterator[Path]:
-    """The artifact as a file on disk: the path given, or a joblib dump of the object."""
-    if isinstance(artifact, str | os.PathLike):
-        path = Path(artifact)
-        if not path.is_file():
-            raise InvalidInput(
-                f"The artifact {str(path)!r} is not a file. Pass a fitted model or a model file.",
-                {"field": "artifact"},
-            )
-        yield path
-        return
-    with tempfile.TemporaryDirectory(prefix="keel-artifact-") as tmp:
-        path = Path(tmp) / "model.joblib"
-        try:
-            joblib.dump(artifact, path)
-        except Exception as exc:  # pickling runs arbitrary user code; any failure means the same
-            raise InvalidInput(
-                f"The artifact ({type(artifact).__name__}) could not be serialised with joblib: "
-                f"{exc}",
-                {"field": "artifact"},
-            ) from exc
-        yield path
-
-
-def _file_sha256(handle: IO[bytes]) -> str:
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-        digest.update(chunk)
-    handle.seek(0)
-    return digest.hexdigest()
-
-
-def _download_target(path: str | os.PathLike[str], filename: str) -> Path:
-    target = Path(path)
-    wants_folder = os.fspath(path).endswith(("/", os.sep))
-    if target.is_dir():
-        # The registered filename came from a client; keep only its last component.
-        return target / (Path(filename).name or "artifact")
-    if wants_folder or not target.parent.is_dir():
-        folder = target if wants_folder else target.parent
-        raise InvalidInput(
-            f"Cannot write the artifact to {os.fspath(path)!r}: "
-            f"the folder {str(folder)!r} does not exist.",
-            {"field": "path"},
-        )
-    return target
-
-
-def _verify(model: str, version: int, recorded: str, served: str | None, actual: str) -> None:
-    if actual == recorded and (served is None or served.lower() == actual):
-        return
-    raise ArtifactCorrupted(
-        f"The artifact of {model} version {version} failed its integrity check: the bytes "
-        f"received hash to {actual}, the registry recorded {recorded}"
-        + (f" and the server announced {served}" if served is not None else "")
-        + ". Nothing was kept; try again, and report it if it persists.",
-        {"model": model, "version": version, "expected": recorded, "actual": actual},
-    )
-
-
-def _write_verified(
-    response: httpx.Response,
-    target: Path,
-    model: str,
-    version: int,
-    recorded: str,
-    served: str | None,
-) -> Path:
-    digest = hashlib.sha256()
-    # Opened like any new file (so it gets the usual permissions), under a name no one else uses.
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.part")
-    try:
-        with temp.open("xb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        _verify(model, version, recorded, served, digest.hexdigest())
-        temp.replace(target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return target
