@@ -153,7 +153,7 @@ def _integers(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
     try:
         ints = np.where(null, 0, data).astype("<i8", casting="unsafe")
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"Column {name!r} is typed integer but holds {exc}.") from None
+        raise InvalidInput(f"Column {name!r} is typed integer but its values cannot be read as integers ({exc}).") from None
     yield from (chunk.tobytes() for chunk in _chunks(ints))
     yield from (chunk.tobytes() for chunk in _chunks((~null).astype(np.uint8)))
 
@@ -165,7 +165,7 @@ def _floats(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
         try:
             chunk = np.array(part, dtype="<f8")
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"Column {name!r} is typed float but holds {exc}.") from None
+            raise InvalidInput(f"Column {name!r} is typed float but its values cannot be read as numbers ({exc}).") from None
         chunk[null[start : start + _CHUNK_ROWS] | np.isnan(chunk)] = np.nan
         chunk[chunk == 0.0] = 0.0  # also turns -0.0 into +0.0
         yield chunk.tobytes()
@@ -175,7 +175,9 @@ def _booleans(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
     data, null = _split_mask(values)
     if data.dtype.kind == "O":
         null = null | _object_nulls(data)
-        data = np.where(null, False, data)
+        if not all(isinstance(v, bool | np.bool_) for v in data[~null].tolist()):
+            raise InvalidInput(f"Column {name!r} is typed boolean but holds other values.")
+        data = np.where(null, False, data).astype(np.bool_)
     if data.dtype.kind == "f":
         null = null | np.isnan(data)
         data = np.where(null, 0.0, data)
@@ -225,7 +227,7 @@ def _datetimes(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
         try:
             data = data.astype("datetime64[ns]")
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"Column {name!r} is typed datetime but holds {exc}.") from None
+            raise InvalidInput(f"Column {name!r} is typed datetime but its values cannot be read as datetimes ({exc}).") from None
     null = null | np.isnat(data)
     nanos = data.astype("datetime64[ns]").view(np.int64)
     ints = np.where(null, 0, nanos).astype("<i8")
