@@ -174,3 +174,27 @@ def test_a_million_rows_by_thirty_columns_takes_seconds() -> None:
     _, counted = dataset_fingerprint(columns, types)
     assert counted == rows
     assert time.perf_counter() - started < 15
+
+
+def test_object_columns_with_none_match_masked_arrays() -> None:
+    assert digest({"b": np.array([True, None], dtype=object)}, {"b": "boolean"}) == digest(
+        {"b": np.ma.MaskedArray([True, False], mask=[False, True])}, {"b": "boolean"}
+    )
+    assert digest({"n": np.array([1, None], dtype=object)}, {"n": "integer"}) == digest(
+        {"n": np.ma.MaskedArray([1, 0], mask=[False, True])}, {"n": "integer"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "dtype"),
+    [
+        (np.array([1.5]), "integer"),
+        (np.array(["yes"], dtype=object), "boolean"),
+        (np.array(["x"], dtype=object), "float"),
+        (np.array(["x"], dtype=object), "integer"),
+        (np.array([2**64 - 1], dtype=np.uint64), "integer"),
+    ],
+)
+def test_values_that_do_not_fit_the_type_are_refused(values: Any, dtype: str) -> None:
+    with pytest.raises(InvalidInput, match="'col'"):
+        dataset_fingerprint({"col": values}, {"col": dtype})

@@ -114,6 +114,13 @@ def _check_types(arrays: Mapping[str, object], dtypes: Mapping[str, str]) -> Non
             )
 
 
+def _unreadable(name: str, kind: str, noun: str, exc: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"Column {name!r} is typed {kind} but its values cannot be read as {noun} ({exc}).",
+        {"column": name, "dtype": kind},
+    )
+
+
 def _length_prefixed(data: bytes) -> bytes:
     return struct.pack("<I", len(data)) + data
 
@@ -153,7 +160,7 @@ def _integers(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
     try:
         ints = np.where(null, 0, data).astype("<i8", casting="unsafe")
     except (TypeError, ValueError, OverflowError) as exc:
-        raise InvalidInput(f"Column {name!r} is typed integer but its values cannot be read as integers ({exc}).") from None
+        raise _unreadable(name, "integer", "integers", exc) from None
     yield from (chunk.tobytes() for chunk in _chunks(ints))
     yield from (chunk.tobytes() for chunk in _chunks((~null).astype(np.uint8)))
 
@@ -165,7 +172,7 @@ def _floats(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
         try:
             chunk = np.array(part, dtype="<f8")
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"Column {name!r} is typed float but its values cannot be read as numbers ({exc}).") from None
+            raise _unreadable(name, "float", "numbers", exc) from None
         chunk[null[start : start + _CHUNK_ROWS] | np.isnan(chunk)] = np.nan
         chunk[chunk == 0.0] = 0.0  # also turns -0.0 into +0.0
         yield chunk.tobytes()
@@ -227,7 +234,7 @@ def _datetimes(name: str, values: np.ndarray[Any, Any]) -> Iterator[bytes]:
         try:
             data = data.astype("datetime64[ns]")
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"Column {name!r} is typed datetime but its values cannot be read as datetimes ({exc}).") from None
+            raise _unreadable(name, "datetime", "datetimes", exc) from None
     null = null | np.isnat(data)
     nanos = data.astype("datetime64[ns]").view(np.int64)
     ints = np.where(null, 0, nanos).astype("<i8")
