@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from keel.api.app import create_app
 from keel.config import Settings
 from keel.sdk import Client
 from keel.services.backend import Backend
-
-with warnings.catch_warnings():
-    # Starlette suggests another HTTP package for its test client; the httpx one is what we have.
-    warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
-    from starlette.testclient import TestClient
 
 
 @pytest.fixture

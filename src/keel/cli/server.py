@@ -12,8 +12,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from keel.server import build_app
 from keel.config import Settings
+from keel.server import build_app
 from keel.services.backend import Backend
 from keel.store import migrate
 from keel.worker.loop import Worker

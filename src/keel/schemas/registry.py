@@ -21,7 +21,15 @@ ParamValue = str | int | float | bool | None
 
 
 class _Wire(BaseModel):
+    """What clients send: an unknown field is an error that names it (a typo, not a no-op)."""
+
     model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    """What the server answers: an older SDK ignores fields a newer server adds."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class Page(BaseModel, Generic[T]):
@@ -34,7 +42,7 @@ class TeamIn(_Wire):
     description: Text = ""
 
 
-class TeamOut(_Wire):
+class TeamOut(_Out):
     name: str
     description: str
     created_at: datetime
@@ -59,7 +67,7 @@ class ModelPatch(_Wire):
     tags: list[ShortText] | None = Field(default=None, max_length=64)
 
 
-class ModelOut(_Wire):
+class ModelOut(_Out):
     name: str
     team: str
     owner: str
@@ -140,14 +148,14 @@ class VersionIn(_Wire):
         return metrics
 
 
-class ArtifactOut(_Wire):
+class ArtifactOut(_Out):
     sha256: str
     size: int
     flavor: ArtifactFlavor
     filename: str
 
 
-class VersionOut(_Wire):
+class VersionOut(_Out):
     model: str
     version: int
     status: VersionStatus
@@ -173,7 +181,7 @@ class AliasIn(_Wire):
     version: int = Field(ge=1)
 
 
-class AliasOut(_Wire):
+class AliasOut(_Out):
     model: str
     alias: str
     version: int
