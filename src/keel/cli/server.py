@@ -56,7 +56,8 @@ def up(
     app = build_app(backend)
     url = f"http://{host}:{port}"
     err.print(
-        f"Keel is up at [bold]{url}[/bold]  (API docs {url}/docs, data in {settings.data_dir})"
+        f"Keel is up at [bold]{url}[/bold]  (API docs {url}/docs, data in {settings.data_dir})",
+        soft_wrap=True,
     )
     logging.basicConfig(level=log_level.upper())
     try:
