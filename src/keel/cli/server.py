@@ -9,14 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
 from keel.config import Settings
-from keel.server import build_app
-from keel.services.backend import Backend
-from keel.store import migrate
-from keel.worker.loop import Worker
 
 db_app = typer.Typer(help="Manage Keel's metadata database.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -38,6 +33,15 @@ def up(
     On the embedded default (SQLite in the data directory) the database is migrated first.
     With KEEL_DATABASE_URL pointing at PostgreSQL, run `keel db upgrade` once beforehand.
     """
+    # The server stack is imported here, not at module level, so that client commands
+    # (`keel models list`...) start in a fraction of the time.
+    import uvicorn
+
+    from keel.server import build_app
+    from keel.services.backend import Backend
+    from keel.store import migrate
+    from keel.worker.loop import Worker
+
     settings = Settings.load(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = Backend.open(settings)
@@ -71,6 +75,9 @@ def up(
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Run the metadata database migrations up to the newest (safe to run again)."""
+    from keel.services.backend import Backend
+    from keel.store import migrate
+
     settings = Settings.load(data_dir=data_dir)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

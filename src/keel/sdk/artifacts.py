@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-import joblib
 
 from keel.errors import ArtifactCorrupted, InvalidInput
 
@@ -60,6 +59,8 @@ def artifact_file(artifact: object) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="keel-artifact-") as tmp:
         path = Path(tmp) / "model.joblib"
+        import joblib  # only when an object (not a file) is registered: it pulls in NumPy
+
         try:
             joblib.dump(artifact, path)
         except Exception as exc:  # pickling runs arbitrary user code; any failure means the same

@@ -8,11 +8,10 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TypeVar, cast, overload
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast, overload
 from urllib.parse import quote
 
 import httpx
-import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from keel.domain.lifecycle import VersionStatus
@@ -37,6 +36,9 @@ from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.types import ModelVersion
 from keel.sdk.validation import validated
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_URL = "http://127.0.0.1:8420"
 SHA256_HEADER = "X-Keel-Artifact-Sha256"

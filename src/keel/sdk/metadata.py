@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidInput
 from keel.schemas import (
@@ -17,8 +15,11 @@ from keel.schemas import (
     VersionIn,
 )
 from keel.sdk import lineage
-from keel.sdk.dataset import fingerprint, infer_signature
 from keel.sdk.validation import finite_metrics, plain_params, validated
+
+if TYPE_CHECKING:
+    # pandas (about a second to import) is loaded only when training data is given.
+    import pandas as pd
 
 
 def version_metadata(
@@ -52,7 +53,7 @@ def version_metadata(
             "too, or describe the columns with signature=.",
             {"field": "training_data"},
         )
-    if training_data is not None and not isinstance(training_data, pd.DataFrame):
+    if training_data is not None and type(training_data).__module__.split(".")[0] != "pandas":
         raise InvalidInput(
             f"training_data must be a pandas DataFrame. Got {type(training_data).__name__}.",
             {"field": "training_data"},
@@ -61,6 +62,8 @@ def version_metadata(
     data_fingerprint: DatasetFingerprintSpec | None = None
     inferred = SignatureSpec()
     if training_data is not None:
+        from keel.sdk.dataset import fingerprint, infer_signature
+
         inferred = infer_signature(training_data, target, protected)
         data_fingerprint = fingerprint(training_data)
 
