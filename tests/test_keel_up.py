@@ -52,7 +52,20 @@ def test_keel_up_answers_healthz_on_the_embedded_default(
     ready = httpx.get(f"{url}/readyz")
     assert ready.status_code == 200, ready.text
     assert (data_dir / "keel.db").exists()
-    # The API works over real HTTP, and the dashboard page is served.
-    assert httpx.post(f"{url}/api/v1/teams", json={"name": "risk"}).status_code == 201
-    assert httpx.get(f"{url}/api/v1/teams").json()["items"][0]["name"] == "risk"
+
+
+def test_first_keel_up_creates_an_admin_and_its_token_file(
+    running: tuple[str, Path, list[str]],
+) -> None:
+    url, data_dir, lines = running
+    token_file = data_dir / "admin-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    assert token.startswith("keel_")
+    assert sum(token in line for line in lines) == 1  # printed once
+    assert httpx.get(f"{url}/api/v1/models").status_code == 401
+    auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.post(f"{url}/api/v1/teams", json={"name": "risk"}, headers=auth).status_code == 201
+    assert httpx.get(f"{url}/api/v1/teams", headers=auth).json()["items"][0]["name"] == "risk"
+    assert httpx.get(f"{url}/api/v1/users/me", headers=auth).json()["name"] == "admin"
     assert "Keel" in httpx.get(f"{url}/").text

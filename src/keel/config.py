@@ -22,6 +22,8 @@ from typing import Any
 
 from keel.errors import InvalidInput
 
+# The first admin's token, written by the first `keel up` (mode 0600) and read by the CLI/SDK.
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 

@@ -33,8 +33,20 @@ def app(backend: Backend) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as test_client:
+def admin_token(backend: Backend) -> str:
+    token = backend.identity.bootstrap_admin()
+    assert token is not None
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client(app: FastAPI, admin_token: str) -> Iterator[TestClient]:
+    """A client holding the first admin's token."""
+    with TestClient(app, raise_server_exceptions=False, headers=bearer(admin_token)) as test_client:
         yield test_client
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
-from tests.api.conftest import open_backend
+from tests.api.conftest import bearer, open_backend
 
 from keel.server import build_app
 from keel.services.backend import Backend
@@ -123,7 +123,11 @@ def test_empty_artifact_is_refused(client: TestClient, team_and_model: str) -> N
 
 def test_artifact_over_the_limit_is_413_and_stores_nothing(tmp_path: Path) -> None:
     backend = open_backend(tmp_path / "keel", KEEL_MAX_ARTIFACT_BYTES="1000")
-    with TestClient(build_app(backend), raise_server_exceptions=False) as client:
+    token = backend.identity.bootstrap_admin()
+    assert token is not None
+    with TestClient(
+        build_app(backend), raise_server_exceptions=False, headers=bearer(token)
+    ) as client:
         client.post("/api/v1/teams", json={"name": "risk"})
         client.post("/api/v1/models", json={"name": "churn", "team": "risk", "owner": "ana"})
         err = _error(client.post(VERSIONS, files={"artifact": ("m.bin", b"x" * 5000)}), 413)

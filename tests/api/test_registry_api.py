@@ -73,21 +73,23 @@ def test_lifecycle_through_the_api(client: TestClient, team_and_model: str) -> N
     assert "'candidate' to 'retired'" in refused.json()["error"]["message"]
 
 
+def _user(client: TestClient, name: str, role: str, team: str | None) -> dict[str, str]:
+    """A new user with ``role`` in ``team``, and the Authorization header of its token."""
+    assert client.post("/api/v1/users", json={"name": name}).status_code == 201
+    grant = client.post(f"/api/v1/users/{name}/roles", json={"role": role, "team": team})
+    assert grant.status_code == 200, grant.text
+    created = client.post("/api/v1/tokens", json={"principal": name, "name": "test"})
+    return {"Authorization": f"Bearer {created.json()['token']}"}
+
+
 def test_aliases_and_their_history(client: TestClient, team_and_model: str) -> None:
     _register(client)
     _register(client)
-    headers = {"X-Keel-Actor": "ana"}
-    assert (
-        client.put(
-            "/api/v1/models/churn/aliases/champion", json={"version": 1}, headers=headers
-        ).status_code
-        == 200
-    )
-    client.put(
-        "/api/v1/models/churn/aliases/champion",
-        json={"version": 2},
-        headers={"X-Keel-Actor": "bob"},
-    )
+    ana = _user(client, "ana", "contributor", "risk")
+    bob = _user(client, "bob", "contributor", "risk")
+    alias_url = "/api/v1/models/churn/aliases/champion"
+    assert client.put(alias_url, json={"version": 1}, headers=ana).status_code == 200
+    assert client.put(alias_url, json={"version": 2}, headers=bob).status_code == 200
     current = client.get("/api/v1/models/churn/aliases").json()
     assert [(a["alias"], a["version"], a["set_by"]) for a in current] == [("champion", 2, "bob")]
     assert client.get(f"{VERSIONS}/2").json()["aliases"] == ["champion"]
@@ -98,9 +100,10 @@ def test_aliases_and_their_history(client: TestClient, team_and_model: str) -> N
         (2, "bob", None),
         (1, "ana", "bob"),
     ]
-    assert client.delete("/api/v1/models/churn/aliases/champion").status_code == 204
+    assert client.delete(alias_url).status_code == 204
     assert client.get("/api/v1/models/churn/aliases").json() == []
-    assert len(client.get("/api/v1/models/churn/aliases/history").json()) == 2
+    history = client.get("/api/v1/models/churn/aliases/history").json()
+    assert [(h["version"], h["cleared_by"]) for h in history] == [(2, "admin"), (1, "bob")]
     assert client.put("/api/v1/models/churn/aliases/2", json={"version": 1}).status_code == 422
 
 

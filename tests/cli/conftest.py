@@ -6,24 +6,28 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from tests.sdk.conftest import server_transport
+from tests.sdk.conftest import admin_token, keel_backend, server_transport
 from typer.testing import CliRunner, Result
 
 from keel.cli import registry
 from keel.cli.main import app
 from keel.sdk import Client
 
-__all__ = ["server_transport"]
+__all__ = ["admin_token", "keel_backend", "server_transport"]
 
 Keel = Callable[..., Result]
 
 
 @pytest.fixture
-def keel_cli(server_transport: httpx.BaseTransport, monkeypatch: pytest.MonkeyPatch) -> Keel:
+def keel_cli(
+    server_transport: httpx.BaseTransport, admin_token: str, monkeypatch: pytest.MonkeyPatch
+) -> Keel:
     """Run ``keel ARGS...`` against the in-process server; returns Click's result."""
 
     def connect(url: str | None, token: str | None) -> Client:
-        return Client(url="http://testserver", token=token, transport=server_transport)
+        return Client(
+            url="http://testserver", token=token or admin_token, transport=server_transport
+        )
 
     monkeypatch.setattr(registry, "client_factory", connect)
     monkeypatch.delenv("KEEL_URL", raising=False)

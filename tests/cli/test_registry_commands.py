@@ -49,11 +49,11 @@ def test_models_list_json_lists_a_registered_model(keel_cli: Keel, churn: str) -
 
 
 def test_models_list_json_shows_a_version_registered_from_python(
-    keel_cli: Keel, server_transport: httpx.BaseTransport
+    keel_cli: Keel, server_transport: httpx.BaseTransport, admin_token: str
 ) -> None:
     features, target = load_breast_cancer(return_X_y=True, as_frame=True)
     estimator = LogisticRegression(max_iter=5000).fit(features, target)
-    with Client(url="http://testserver", transport=server_transport) as keel:
+    with Client(url="http://testserver", token=admin_token, transport=server_transport) as keel:
         keel.create_team("oncology")
         keel.create_model("tumour-classifier", team="oncology", owner="ana")
         keel.register_version(
@@ -188,7 +188,7 @@ def test_an_unreachable_server_tells_how_to_start_one() -> None:
 
 
 def test_url_and_token_come_from_options_or_the_environment(
-    keel_cli: Keel, monkeypatch: pytest.MonkeyPatch
+    keel_cli: Keel, monkeypatch: pytest.MonkeyPatch, admin_token: str
 ) -> None:
     seen: list[tuple[str | None, str | None]] = []
     real = registry.client_factory
@@ -199,10 +199,14 @@ def test_url_and_token_come_from_options_or_the_environment(
 
     monkeypatch.setattr(registry, "client_factory", record)
     runner = CliRunner()
-    ok(runner.invoke(app, ["--url", "http://keel.internal", "--token", "t0k", "teams", "list"]))
     ok(
         runner.invoke(
-            app, ["teams", "list"], env={"KEEL_URL": "http://from-env", "KEEL_TOKEN": "e"}
+            app, ["--url", "http://keel.internal", "--token", admin_token, "teams", "list"]
         )
     )
-    assert seen == [("http://keel.internal", "t0k"), ("http://from-env", "e")]
+    ok(
+        runner.invoke(
+            app, ["teams", "list"], env={"KEEL_URL": "http://from-env", "KEEL_TOKEN": admin_token}
+        )
+    )
+    assert seen == [("http://keel.internal", admin_token), ("http://from-env", admin_token)]

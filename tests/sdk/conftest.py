@@ -16,18 +16,30 @@ from keel.services.backend import Backend
 
 
 @pytest.fixture
-def server_transport(tmp_path: Path) -> Iterator[httpx.BaseTransport]:
-    """An httpx transport that calls a fresh, migrated Keel app without a network."""
+def keel_backend(tmp_path: Path) -> Iterator[Backend]:
+    """A fresh, migrated backend in a temporary data directory."""
     backend = Backend.open(Settings.load(data_dir=tmp_path / "keel", env={}))
     backend.migrate()
-    try:
-        with TestClient(create_app(backend)) as test_client:
-            yield test_client._transport
-    finally:
-        backend.close()
+    yield backend
+    backend.close()
 
 
 @pytest.fixture
-def keel(server_transport: httpx.BaseTransport) -> Iterator[Client]:
-    with Client(url="http://testserver", transport=server_transport) as client:
+def admin_token(keel_backend: Backend) -> str:
+    """The first admin's token, as the first `keel up` creates it."""
+    token = keel_backend.identity.bootstrap_admin()
+    assert token is not None
+    return token
+
+
+@pytest.fixture
+def server_transport(keel_backend: Backend) -> Iterator[httpx.BaseTransport]:
+    """An httpx transport that calls the Keel app in-process, without a network."""
+    with TestClient(create_app(keel_backend)) as test_client:
+        yield test_client._transport
+
+
+@pytest.fixture
+def keel(server_transport: httpx.BaseTransport, admin_token: str) -> Iterator[Client]:
+    with Client(url="http://testserver", token=admin_token, transport=server_transport) as client:
         yield client

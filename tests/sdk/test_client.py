@@ -236,10 +236,16 @@ def tampering(real: httpx.BaseTransport) -> httpx.MockTransport:
 
 
 def test_a_tampered_download_is_detected_and_never_written(
-    keel: Client, churn: str, server_transport: httpx.BaseTransport, tmp_path: Path
+    keel: Client,
+    churn: str,
+    server_transport: httpx.BaseTransport,
+    tmp_path: Path,
+    admin_token: str,
 ) -> None:
     registered = keel.register_version(churn, {"w": 1}, capture_git=False)
-    tampered = Client(url="http://testserver", transport=tampering(server_transport))
+    tampered = Client(
+        url="http://testserver", token=admin_token, transport=tampering(server_transport)
+    )
 
     with pytest.raises(ArtifactCorrupted) as caught:
         tampered.download_artifact(churn, 1)

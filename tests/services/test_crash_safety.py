@@ -17,20 +17,22 @@ WRITER = textwrap.dedent(
     """
     import io, os, sys
     from keel.config import Settings
+    from keel.domain.permissions import Grant, Principal, Role
     from keel.domain.registry import Model, VersionDraft
     from keel.services.backend import Backend
 
     backend = Backend.open(Settings.load(data_dir=sys.argv[1], env={}))
     backend.migrate()
     registry = backend.registry
-    registry.create_team("risk")
-    registry.create_model(Model(name="churn", team="risk", owner="ana"))
+    ana = Principal("ana", grants=(Grant(Role.ADMIN),))
+    registry.create_team(ana, "risk")
+    registry.create_model(ana, Model(name="churn", team="risk", owner="ana"))
     n = 0
     while True:
         n += 1
         payload = os.urandom(256 * 1024)  # big enough that some kills land mid-write
         version = registry.register_version(
-            "churn", io.BytesIO(payload), "m.bin", VersionDraft(), "ana"
+            ana, "churn", io.BytesIO(payload), "m.bin", VersionDraft()
         )
         print(f"acknowledged {version.version} {version.artifact.sha256}", flush=True)
     """

@@ -32,8 +32,8 @@ ARTIFACT = Artifact(sha256="a" * 64, size=10, flavor=ArtifactFlavor.SKLEARN, fil
 
 def _model(store: SqlRegistryStore, name: str = "churn", team: str = "risk", **kw: object) -> Model:
     with contextlib.suppress(Conflict):
-        store.create_team(team, "")
-    return store.create_model(Model(name=name, team=team, owner="ana", **kw))  # type: ignore[arg-type]
+        store.create_team(team, "", "admin")
+    return store.create_model(Model(name=name, team=team, owner="ana", **kw), "ana")  # type: ignore[arg-type]
 
 
 def _draft(**kw: object) -> VersionDraft:
@@ -51,9 +51,9 @@ def _draft(**kw: object) -> VersionDraft:
 
 def test_teams_are_unique_and_listed_in_pages(store: SqlRegistryStore) -> None:
     for name in ["c", "a", "b"]:
-        store.create_team(name, f"team {name}")
+        store.create_team(name, f"team {name}", "admin")
     with pytest.raises(Conflict, match="'a' already exists"):
-        store.create_team("a", "again")
+        store.create_team("a", "again", "admin")
     first = store.list_teams(cursor=None, limit=2)
     assert [t.name for t in first.items] == ["a", "b"]
     assert first.next_cursor is not None
@@ -73,7 +73,7 @@ def test_model_round_trip_and_duplicate_writes_nothing(
     with pytest.raises(Conflict, match="already exists"):
         _model(store)
     with pytest.raises(InvalidInput, match="'team' field names a team that does not exist"):
-        store.create_model(Model(name="other", team="nobody", owner="x"))
+        store.create_model(Model(name="other", team="nobody", owner="x"), "ana")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(models)).scalar_one() == 1
     assert store.get_model("churn") == created
@@ -83,18 +83,18 @@ def test_unknown_model_is_not_found(store: SqlRegistryStore) -> None:
     with pytest.raises(NotFound, match="No model named 'ghost'"):
         store.get_model("ghost")
     with pytest.raises(NotFound):
-        store.update_model("ghost", ModelChanges(owner="x"))
+        store.update_model("ghost", ModelChanges(owner="x"), "ana")
     with pytest.raises(NotFound):
         store.get_version("ghost", 1)
 
 
 def test_update_model_changes_only_given_fields(store: SqlRegistryStore) -> None:
     _model(store, tags=("a",), description="old")
-    store.create_team("payments", "")
-    updated = store.update_model("churn", ModelChanges(team="payments", tags=("b", "c")))
+    store.create_team("payments", "", "admin")
+    updated = store.update_model("churn", ModelChanges(team="payments", tags=("b", "c")), "ana")
     assert (updated.team, updated.tags, updated.description) == ("payments", ("b", "c"), "old")
     with pytest.raises(InvalidInput, match="team"):
-        store.update_model("churn", ModelChanges(team="nobody"))
+        store.update_model("churn", ModelChanges(team="nobody"), "ana")
 
 
 def test_list_models_filters_and_paginates(store: SqlRegistryStore) -> None:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from keel.api.errors import install_error_handlers
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
-from keel.api.routers import aliases, health, models, teams, versions
+from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
 from keel.services.backend import Backend
 
 
@@ -42,7 +42,15 @@ def create_app(backend: Backend) -> FastAPI:
     app.state.metrics = CollectorRegistry()
     install_error_handlers(app)
     app.include_router(health.router)
-    for router in (teams.router, models.router, versions.router, aliases.router):
+    for router in (
+        teams.router,
+        models.router,
+        versions.router,
+        aliases.router,
+        users.router,
+        tokens.router,
+        audit.router,
+    ):
         app.include_router(router)
     app.add_middleware(
         BodySizeLimit,

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from keel.config import Settings
+from keel.config import ADMIN_TOKEN_FILE, Settings
+
+if TYPE_CHECKING:
+    from keel.services.backend import Backend
 
 db_app = typer.Typer(help="Manage Keel's metadata database.", no_args_is_help=True)
 err = Console(stderr=True)
@@ -52,6 +56,7 @@ def up(
             "[yellow]The metadata database is not migrated; run `keel db upgrade`. "
             "Until then /readyz answers 503.[/yellow]"
         )
+    _bootstrap_admin(backend, settings.data_dir)
     worker = Worker()
     thread = threading.Thread(
         target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True
@@ -70,6 +75,29 @@ def up(
         worker.stop()
         thread.join(timeout=5)
         backend.close()
+
+
+def _bootstrap_admin(backend: Backend, data_dir: Path) -> None:
+    """On an empty store, create the first admin; print its token once and keep it in
+    ``<data dir>/admin-token`` (mode 0600) for the CLI and SDK on this machine."""
+    token = backend.identity.bootstrap_admin()
+    if token is None:
+        return
+    path = data_dir / ADMIN_TOKEN_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # Created with 0600 from the start: no moment where another user could read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    path.chmod(0o600)  # an existing file keeps its old mode through O_TRUNC
+    err.print(
+        "Created the first admin. Its API token, shown this once:\n\n"
+        f"    {token}\n\n"
+        f"It is also in {path} (readable by you only); the CLI and SDK on this machine use it "
+        "when no token is given.",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @db_app.command("upgrade")

@@ -1,5 +1,18 @@
 """The wire format: pydantic models shared by the REST API and the SDK."""
 
+from keel.schemas.identity import (
+    AuditEventOut,
+    AuditHead,
+    AuditPage,
+    AuditVerification,
+    GrantIn,
+    GrantSpec,
+    PrincipalIn,
+    PrincipalOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+)
 from keel.schemas.registry import (
     AliasIn,
     AliasOut,
@@ -23,6 +36,17 @@ from keel.schemas.registry import (
 )
 
 __all__ = [
+    "AuditEventOut",
+    "AuditHead",
+    "AuditPage",
+    "AuditVerification",
+    "GrantIn",
+    "GrantSpec",
+    "PrincipalIn",
+    "PrincipalOut",
+    "TokenCreated",
+    "TokenIn",
+    "TokenOut",
     "AliasIn",
     "AliasOut",
     "ArtifactOut",

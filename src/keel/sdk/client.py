@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import getpass
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -47,15 +46,6 @@ _API = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
 
 
-def _actor() -> str:
-    """Who is acting, until tokens name the principal: ``KEEL_ACTOR``, else the OS user."""
-    try:
-        fallback = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        fallback = "anonymous"
-    return os.environ.get("KEEL_ACTOR") or fallback
-
-
 class Client:
     """A connection to one Keel server.
 
@@ -77,7 +67,7 @@ class Client:
     ) -> None:
         self.url = (url or os.environ.get("KEEL_URL") or DEFAULT_URL).rstrip("/")
         token = token if token is not None else os.environ.get("KEEL_TOKEN")
-        headers = {"User-Agent": "keel-sdk", "X-Keel-Actor": _actor()}
+        headers = {"User-Agent": "keel-sdk"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(

@@ -8,10 +8,14 @@ from sqlalchemy import Engine
 
 from keel.config import Settings
 from keel.errors import NotReady
+from keel.services.audit import AuditTrail
+from keel.services.identity import Identity
 from keel.services.registry import Registry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
+from keel.store.sql.audit import SqlAuditLog
+from keel.store.sql.identity import SqlIdentityStore
 
 
 @dataclass
@@ -19,6 +23,8 @@ class Backend:
     settings: Settings
     engine: Engine
     registry: Registry
+    identity: Identity
+    audit: AuditTrail
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -27,7 +33,13 @@ class Backend:
         registry = Registry(
             SqlRegistryStore(engine), artifacts, max_artifact_bytes=settings.max_artifact_bytes
         )
-        return cls(settings=settings, engine=engine, registry=registry)
+        return cls(
+            settings=settings,
+            engine=engine,
+            registry=registry,
+            identity=Identity(SqlIdentityStore(engine)),
+            audit=AuditTrail(SqlAuditLog(engine)),
+        )
 
     def migrate(self) -> None:
         """Bring the metadata database to the newest schema (idempotent)."""

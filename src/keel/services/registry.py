@@ -9,6 +9,7 @@ from typing import BinaryIO
 from keel.domain.flavor import detect_flavor
 from keel.domain.lifecycle import GOVERNED_STATUSES, VersionStatus
 from keel.domain.names import check_alias, check_name
+from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import (
     AliasAssignment,
     Artifact,
@@ -79,28 +80,38 @@ class Registry:
 
     # -- teams and models ----------------------------------------------------------------------
 
-    def create_team(self, name: str, description: str = "") -> Team:
-        return self.store.create_team(check_name(name, "name"), description)
+    def create_team(self, by: Principal, name: str, description: str = "") -> Team:
+        authorize(by, Permission.ADMIN)
+        return self.store.create_team(check_name(name, "name"), description, by.name)
 
     def list_teams(self, *, cursor: str | None = None, limit: int = 100) -> Page[Team]:
         return self.store.list_teams(cursor=cursor, limit=_page_size(limit))
 
-    def create_model(self, model: Model) -> Model:
+    def _writable(self, by: Principal, model: str) -> Model:
+        """The model, once ``by`` is known to hold write access in its team."""
+        found = self.store.get_model(check_name(model, "model"))
+        authorize(by, Permission.WRITE, found.team)
+        return found
+
+    def create_model(self, by: Principal, model: Model) -> Model:
         check_name(model.name, "name")
         check_name(model.team, "team")
+        authorize(by, Permission.WRITE, model.team)
         if not model.owner.strip():
             raise InvalidInput("The 'owner' field must name a person or group.", {"field": "owner"})
-        return self.store.create_model(model)
+        return self.store.create_model(model, by.name)
 
     def get_model(self, name: str) -> Model:
         return self.store.get_model(check_name(name, "model"))
 
-    def update_model(self, name: str, changes: ModelChanges) -> Model:
+    def update_model(self, by: Principal, name: str, changes: ModelChanges) -> Model:
+        self._writable(by, name)
         if changes.team is not None:
             check_name(changes.team, "team")
+            authorize(by, Permission.WRITE, changes.team)  # moving a model needs both teams
         if changes.owner is not None and not changes.owner.strip():
             raise InvalidInput("The 'owner' field must name a person or group.", {"field": "owner"})
-        return self.store.update_model(check_name(name, "model"), changes)
+        return self.store.update_model(name, changes, by.name)
 
     def list_models(
         self, query: ModelQuery, *, cursor: str | None = None, limit: int = 100
@@ -111,11 +122,11 @@ class Registry:
 
     def register_version(
         self,
+        by: Principal,
         model: str,
         upload: BinaryIO,
         filename: str,
         draft: VersionDraft,
-        actor: str,
         *,
         declared_sha256: str | None = None,
     ) -> ModelVersion:
@@ -125,7 +136,7 @@ class Registry:
         against the client's hash before anything is stored, so a corrupted transfer writes
         nothing.
         """
-        self.store.get_model(check_name(model, "model"))  # unknown model: store no bytes
+        self._writable(by, model)  # unknown model or no access: store no bytes
         if declared_sha256 is not None:
             received = _sha256_of(upload)
             if received != declared_sha256:
@@ -144,7 +155,7 @@ class Registry:
             flavor=detect_flavor(head, filename),
             filename=filename or "artifact",
         )
-        return self.store.create_version(model, artifact, draft, actor)
+        return self.store.create_version(model, artifact, draft, by.name)
 
     def get_version(self, model: str, version: int) -> ModelVersion:
         return self.store.get_version(check_name(model, "model"), version)
@@ -167,7 +178,7 @@ class Registry:
         return found, self.artifacts.open_verified(found.artifact.sha256)
 
     def set_status(
-        self, model: str, version: int, status: VersionStatus, actor: str, reason: str = ""
+        self, by: Principal, model: str, version: int, status: VersionStatus, reason: str = ""
     ) -> ModelVersion:
         if status in GOVERNED_STATUSES:
             raise Conflict(
@@ -175,11 +186,12 @@ class Registry:
                 "promotion), which this server does not run yet.",
                 {"status": str(status)},
             )
-        return self.store.set_status(check_name(model, "model"), version, status, actor, reason)
+        self._writable(by, model)
+        return self.store.set_status(model, version, status, by.name, reason)
 
     # -- aliases -------------------------------------------------------------------------------
 
-    def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:
+    def set_alias(self, by: Principal, model: str, alias: str, version: int) -> AliasAssignment:
         check_alias(alias)
         if alias in GOVERNED_ALIASES:
             raise Conflict(
@@ -187,16 +199,18 @@ class Registry:
                 "this server does not run yet. Use another alias (e.g. 'champion') meanwhile.",
                 {"alias": alias},
             )
-        return self.store.set_alias(check_name(model, "model"), alias, version, actor)
+        self._writable(by, model)
+        return self.store.set_alias(model, alias, version, by.name)
 
-    def delete_alias(self, model: str, alias: str, actor: str) -> AliasAssignment:
+    def delete_alias(self, by: Principal, model: str, alias: str) -> AliasAssignment:
         check_alias(alias)
         if alias in GOVERNED_ALIASES:
             raise Conflict(
                 f"The '{alias}' alias is cleared only by governance (rollback or retirement).",
                 {"alias": alias},
             )
-        return self.store.delete_alias(check_name(model, "model"), alias, actor)
+        self._writable(by, model)
+        return self.store.delete_alias(model, alias, by.name)
 
     def current_aliases(self, model: str) -> list[AliasAssignment]:
         return self.store.current_aliases(check_name(model, "model"))

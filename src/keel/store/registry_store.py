@@ -24,14 +24,17 @@ from keel.domain.registry import (
 
 
 class RegistryStore(ABC):
-    """Teams, models, versions and alias history; raises keel.errors `NotFound` / `Conflict`."""
+    """Teams, models, versions and alias history; raises keel.errors `NotFound` / `Conflict`.
+
+    Every write appends its audit event in the same transaction as the change.
+    """
 
     @abstractmethod
     def ping(self) -> None:
         """Raise `NotReady` when the database cannot answer or is not migrated."""
 
     @abstractmethod
-    def create_team(self, name: str, description: str) -> Team: ...
+    def create_team(self, name: str, description: str, actor: str) -> Team: ...
 
     @abstractmethod
     def get_team(self, name: str) -> Team: ...
@@ -40,13 +43,13 @@ class RegistryStore(ABC):
     def list_teams(self, *, cursor: str | None, limit: int) -> Page[Team]: ...
 
     @abstractmethod
-    def create_model(self, model: Model) -> Model: ...
+    def create_model(self, model: Model, actor: str) -> Model: ...
 
     @abstractmethod
     def get_model(self, name: str) -> Model: ...
 
     @abstractmethod
-    def update_model(self, name: str, changes: ModelChanges) -> Model: ...
+    def update_model(self, name: str, changes: ModelChanges, actor: str) -> Model: ...
 
     @abstractmethod
     def list_models(self, query: ModelQuery, *, cursor: str | None, limit: int) -> Page[Model]: ...

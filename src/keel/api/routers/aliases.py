@@ -28,10 +28,10 @@ def alias_history(
 def set_alias(
     name: str, alias: str, body: AliasIn, registry: RegistryDep, caller: Writer
 ) -> AliasOut:
-    return convert.alias_out(registry.set_alias(name, alias, body.version, caller.name))
+    return convert.alias_out(registry.set_alias(caller, name, alias, body.version))
 
 
 @router.delete("/{alias}", status_code=204, summary="Remove an alias (its history is kept)")
 def delete_alias(name: str, alias: str, registry: RegistryDep, caller: Writer) -> Response:
-    registry.delete_alias(name, alias, caller.name)
+    registry.delete_alias(caller, name, alias)
     return Response(status_code=204)

@@ -17,8 +17,8 @@ router = APIRouter(prefix=f"{API_PREFIX}/models", tags=["models"])
 
 
 @router.post("", status_code=201, summary="Register a model")
-def create_model(body: ModelIn, registry: RegistryDep, _: Writer) -> ModelOut:
-    return convert.model_out(registry.create_model(convert.model_in(body)))
+def create_model(body: ModelIn, registry: RegistryDep, caller: Writer) -> ModelOut:
+    return convert.model_out(registry.create_model(caller, convert.model_in(body)))
 
 
 @router.get("", summary="List models, filtered and paginated by cursor")
@@ -50,5 +50,5 @@ def get_model(name: str, registry: RegistryDep, _: Reader) -> ModelOut:
 
 
 @router.patch("/{name}", summary="Change a model's team, owner, description, use case or tags")
-def update_model(name: str, body: ModelPatch, registry: RegistryDep, _: Writer) -> ModelOut:
-    return convert.model_out(registry.update_model(name, convert.model_changes(body)))
+def update_model(name: str, body: ModelPatch, registry: RegistryDep, caller: Writer) -> ModelOut:
+    return convert.model_out(registry.update_model(caller, name, convert.model_changes(body)))

@@ -15,8 +15,8 @@ router = APIRouter(prefix=f"{API_PREFIX}/teams", tags=["teams"])
 
 
 @router.post("", status_code=201, summary="Create a team")
-def create_team(body: TeamIn, registry: RegistryDep, _: Admin) -> TeamOut:
-    return convert.team_out(registry.create_team(body.name, body.description))
+def create_team(body: TeamIn, registry: RegistryDep, caller: Admin) -> TeamOut:
+    return convert.team_out(registry.create_team(caller, body.name, body.description))
 
 
 @router.get("", summary="List teams")

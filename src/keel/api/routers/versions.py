@@ -60,12 +60,7 @@ def register_version(
 ) -> VersionOut:
     draft = convert.version_draft(_metadata(metadata))
     version = registry.register_version(
-        name,
-        artifact.file,
-        _filename(artifact.filename),
-        draft,
-        caller.name,
-        declared_sha256=sha256,
+        caller, name, artifact.file, _filename(artifact.filename), draft, declared_sha256=sha256
     )
     return convert.version_out(version)
 
@@ -120,5 +115,5 @@ def download_artifact(
 def set_status(
     name: str, version: int, body: StatusChange, registry: RegistryDep, caller: Writer
 ) -> VersionOut:
-    changed = registry.set_status(name, version, body.status, caller.name, body.reason)
+    changed = registry.set_status(caller, name, version, body.status, body.reason)
     return convert.version_out(changed)

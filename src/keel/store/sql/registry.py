@@ -25,7 +25,7 @@ from keel.domain.registry import (
 )
 from keel.errors import Conflict, InvalidInput, NotFound, NotReady
 from keel.store.registry_store import RegistryStore
-from keel.store.sql import codec
+from keel.store.sql import audit, codec
 from keel.store.sql.engine import read_transaction, write_transaction
 from keel.store.sql.tables import (
     alias_assignments,
@@ -67,7 +67,7 @@ class SqlRegistryStore(RegistryStore):
 
     # -- teams ---------------------------------------------------------------------------------
 
-    def create_team(self, name: str, description: str) -> Team:
+    def create_team(self, name: str, description: str, actor: str) -> Team:
         created = _now()
         try:
             with write_transaction(self._engine) as conn:
@@ -75,6 +75,9 @@ class SqlRegistryStore(RegistryStore):
                     raise Conflict(f"A team named {name!r} already exists.", {"team": name})
                 conn.execute(
                     teams.insert().values(name=name, description=description, created_at=created)
+                )
+                audit.append(
+                    conn, actor=actor, action="team.create", subject_type="team", subject_id=name
                 )
         except IntegrityError:
             raise Conflict(f"A team named {name!r} already exists.", {"team": name}) from None
@@ -149,7 +152,7 @@ class SqlRegistryStore(RegistryStore):
                 [{"model_id": model_id, "tag": t, "position": i} for i, t in enumerate(unique)],
             )
 
-    def create_model(self, model: Model) -> Model:
+    def create_model(self, model: Model, actor: str) -> Model:
         now = _now()
         try:
             with write_transaction(self._engine) as conn:
@@ -172,7 +175,16 @@ class SqlRegistryStore(RegistryStore):
                     .returning(models.c.id)
                 ).scalar_one()
                 self._write_tags(conn, model_id, model.tags)
-                return self._to_model(conn, self._model_row(conn, model.name))
+                created = self._to_model(conn, self._model_row(conn, model.name))
+                audit.append(
+                    conn,
+                    actor=actor,
+                    action="model.create",
+                    subject_type="model",
+                    subject_id=model.name,
+                    details={"team": model.team, "owner": model.owner, "tags": list(created.tags)},
+                )
+                return created
         except IntegrityError:
             raise self._duplicate_model(model.name) from None
 
@@ -188,7 +200,7 @@ class SqlRegistryStore(RegistryStore):
         with read_transaction(self._engine) as conn:
             return self._to_model(conn, self._model_row(conn, name))
 
-    def update_model(self, name: str, changes: ModelChanges) -> Model:
+    def update_model(self, name: str, changes: ModelChanges, actor: str) -> Model:
         with write_transaction(self._engine) as conn:
             row = self._model_row(conn, name, lock=True)
             values: dict[str, Any] = {"updated_at": _now()}
@@ -200,6 +212,15 @@ class SqlRegistryStore(RegistryStore):
             conn.execute(update(models).where(models.c.id == row.id).values(**values))
             if changes.tags is not None:
                 self._write_tags(conn, row.id, changes.tags)
+            changed = {k: v for k, v in vars(changes).items() if v is not None}
+            audit.append(
+                conn,
+                actor=actor,
+                action="model.update",
+                subject_type="model",
+                subject_id=name,
+                details={k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()},
+            )
             return self._to_model(conn, self._model_row(conn, name))
 
     def list_models(self, query: ModelQuery, *, cursor: str | None, limit: int) -> Page[Model]:
@@ -298,6 +319,22 @@ class SqlRegistryStore(RegistryStore):
                     changed_at=now,
                 )
             )
+            audit.append(
+                conn,
+                actor=actor,
+                action="version.register",
+                subject_type="model_version",
+                subject_id=f"{model}/{number}",
+                details={
+                    "artifact_sha256": artifact.sha256,
+                    "size": artifact.size,
+                    "flavor": str(artifact.flavor),
+                    "training_data_sha256": lineage.training_data.sha256
+                    if lineage.training_data
+                    else None,
+                    "git_commit": lineage.git_commit,
+                },
+            )
             return self._version(conn, model, number)
 
     def _version_row(self, conn: Connection, model: str, version: int) -> Any:
@@ -394,6 +431,14 @@ class SqlRegistryStore(RegistryStore):
                     changed_at=now,
                 )
             )
+            audit.append(
+                conn,
+                actor=actor,
+                action="version.status",
+                subject_type="model_version",
+                subject_id=f"{model}/{version}",
+                details={"from": str(current), "to": str(status), "reason": reason},
+            )
             return self._version(conn, model, version)
 
     # -- aliases -------------------------------------------------------------------------------
@@ -452,6 +497,18 @@ class SqlRegistryStore(RegistryStore):
                     set_at=now,
                 )
             )
+            audit.append(
+                conn,
+                actor=actor,
+                action="alias.set",
+                subject_type="model",
+                subject_id=model,
+                details={
+                    "alias": alias,
+                    "version": version,
+                    "previous_version": current[0].version if current else None,
+                },
+            )
             return self._assignments(conn, self._open(model_row.id, alias))[0]
 
     def delete_alias(self, model: str, alias: str, actor: str) -> AliasAssignment:
@@ -466,6 +523,14 @@ class SqlRegistryStore(RegistryStore):
                 update(alias_assignments)
                 .where(self._open(model_row.id, alias))
                 .values(cleared_at=_now(), cleared_by=actor)
+            )
+            audit.append(
+                conn,
+                actor=actor,
+                action="alias.delete",
+                subject_type="model",
+                subject_id=model,
+                details={"alias": alias, "version": current[0].version},
             )
             closed = self._assignments(
                 conn,

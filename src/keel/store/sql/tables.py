@@ -127,3 +127,73 @@ alias_assignments = Table(
         postgresql_where=text("cleared_at IS NULL"),
     ),
 )
+
+# -- identity ----------------------------------------------------------------------------------
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+role_grants = Table(
+    "role_grants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False, index=True),
+    # NULL for the global admin role; otherwise the team the role holds in.
+    Column("team_id", Integer, ForeignKey("teams.id"), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+    Column("granted_at", UtcDateTime, nullable=False),
+    UniqueConstraint("principal_id", "team_id", "role", name="uq_role_grants_principal_team_role"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("principal_id", Integer, ForeignKey("principals.id"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    # SHA-256 of the token; the token itself is shown once and never stored.
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("hint", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+    Column("revoked_by", String(128), nullable=True),
+    Column("last_used_at", UtcDateTime, nullable=True),
+)
+
+# -- audit trail -------------------------------------------------------------------------------
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(128), nullable=False, index=True),
+    Column("action", String(64), nullable=False, index=True),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(256), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_subject", "subject_type", "subject_id"),
+)
+
+# One row: the newest event's seq and hash. Appends update it first, which takes its row lock and
+# so serialises writers of the chain on PostgreSQL (SQLite's write lock already does).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

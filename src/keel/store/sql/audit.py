@@ -1,0 +1,126 @@
+"""Append to and read the audit chain, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, select, update
+
+from keel.domain.audit import AuditEvent, event_hash, now, redact
+from keel.store.sql import codec
+from keel.store.sql.engine import read_transaction
+from keel.store.sql.tables import audit_events, audit_head
+
+
+def append(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    subject_type: str,
+    subject_id: str,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event in the same transaction as the change it records.
+
+    If the change rolls back, so does its event; two concurrent appends are serialised by the
+    head row's lock, so the chain never forks.
+    """
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+    seq, prev_hash = int(head.seq), str(head.hash)
+    at = now()
+    clean = redact(details or {})
+    digest = event_hash(
+        prev_hash,
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        details=clean,
+    )
+    conn.execute(
+        audit_events.insert().values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=clean,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
+    return AuditEvent(seq, at, actor, action, subject_type, subject_id, clean, prev_hash, digest)
+
+
+def _event(row: Any) -> AuditEvent:
+    return AuditEvent(
+        seq=int(row.seq),
+        at=codec.utc(row.at),
+        actor=row.actor,
+        action=row.action,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        details=dict(row.details),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class SqlAuditLog:
+    """Reading the chain: filtered pages for people, the full walk for verification."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def head(self) -> tuple[int, str]:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+        return int(row.seq), str(row.hash)
+
+    def events(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        since: datetime | None = None,
+        after_seq: int = 0,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        stmt: Select[Any] = (
+            select(audit_events)
+            .where(audit_events.c.seq > after_seq)
+            .order_by(audit_events.c.seq)
+            .limit(limit)
+        )
+        if actor:
+            stmt = stmt.where(audit_events.c.actor == actor)
+        if action:
+            stmt = stmt.where(audit_events.c.action == action)
+        if subject_type:
+            stmt = stmt.where(audit_events.c.subject_type == subject_type)
+        if subject_id:
+            stmt = stmt.where(audit_events.c.subject_id == subject_id)
+        if since:
+            stmt = stmt.where(audit_events.c.at >= since)
+        with read_transaction(self._engine) as conn:
+            return [_event(r) for r in conn.execute(stmt)]
+
+    def walk(self, batch: int = 5_000) -> Iterator[AuditEvent]:
+        """Every event in seq order, read in batches so memory stays flat."""
+        after = 0
+        while True:
+            chunk = self.events(after_seq=after, limit=batch)
+            yield from chunk
+            if len(chunk) < batch:
+                return
+            after = chunk[-1].seq
