@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar, cast, overload
@@ -14,26 +15,37 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from keel.domain.lifecycle import VersionStatus
+from keel.domain.permissions import PrincipalKind, Role
 from keel.errors import InvalidInput, TransportError, error_from_envelope
 from keel.schemas import (
     AliasIn,
     AliasOut,
+    AuditEventOut,
+    AuditHead,
+    AuditVerification,
     EnvironmentSpec,
+    GrantIn,
     ModelCardSpec,
     ModelIn,
     ModelOut,
     ModelPatch,
+    PrincipalIn,
+    PrincipalOut,
     SignatureSpec,
     StatusChange,
     TeamIn,
     TeamOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
     VersionIn,
 )
 from keel.sdk import artifacts
 from keel.sdk.artifacts import Progress
+from keel.sdk.credentials import discover_token
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
-from keel.sdk.types import ModelVersion
+from keel.sdk.types import ModelVersion, NewToken
 from keel.sdk.validation import validated
 
 if TYPE_CHECKING:
@@ -49,9 +61,12 @@ M = TypeVar("M", bound=BaseModel)
 class Client:
     """A connection to one Keel server.
 
-    ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``; ``token`` to ``$KEEL_TOKEN``
-    and is sent as a bearer token. ``transport`` replaces the network (tests pass the app's).
-    Every error the server answers is raised as the matching `keel.errors.KeelError`.
+    ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``. ``token`` is sent as a
+    bearer token; it defaults to ``$KEEL_TOKEN`` and then, for a server on this machine only, to
+    the first admin's token in ``<data dir>/admin-token`` (``$KEEL_HOME`` or ``./.keel``), as
+    the first ``keel up`` wrote it; ``token=""`` sends none. ``transport`` replaces the network
+    (tests pass the app's). Every error the server answers is raised as the matching
+    `keel.errors.KeelError`. The token never appears in the client's repr or in its errors.
 
     >>> with Client("http://keel.internal:8420", token="s3cret") as keel:
     ...     keel
@@ -66,7 +81,7 @@ class Client:
         timeout: float = 60.0,
     ) -> None:
         self.url = (url or os.environ.get("KEEL_URL") or DEFAULT_URL).rstrip("/")
-        token = token if token is not None else os.environ.get("KEEL_TOKEN")
+        token = discover_token(self.url, token)
         headers = {"User-Agent": "keel-sdk"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -300,6 +315,102 @@ class Client:
         data = self._json("GET", f"{_model_path(model)}/aliases/history", params=params)
         return [self._parse(AliasOut, item) for item in _as_list(data, self.url)]
 
+    # -- identity ---------------------------------------------------------------------------
+
+    def whoami(self) -> PrincipalOut:
+        """The user or service account this client's token belongs to, with its roles."""
+        return self._call(PrincipalOut, "GET", f"{_API}/users/me")
+
+    def create_user(self, name: str, kind: PrincipalKind | str = "user") -> PrincipalOut:
+        """Create a user, or a service account with ``kind="service"`` (admins only)."""
+        body = validated(PrincipalIn, {"name": name, "kind": kind}, "user")
+        return self._call(PrincipalOut, "POST", f"{_API}/users", json=body.model_dump(mode="json"))
+
+    def list_users(self) -> list[PrincipalOut]:
+        """Every user and service account with its roles (admins only)."""
+        data = self._json("GET", f"{_API}/users")
+        return [self._parse(PrincipalOut, item) for item in _as_list(data, self.url)]
+
+    def grant(self, name: str, role: Role | str, team: str | None = None) -> PrincipalOut:
+        """Give ``name`` the ``role`` in ``team`` (admins only); admin is global: no team."""
+        body = validated(GrantIn, {"role": role, "team": team}, "grant")
+        return self._call(
+            PrincipalOut,
+            "POST",
+            f"{_API}/users/{quote(name, safe='')}/roles",
+            json=body.model_dump(mode="json"),
+        )
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def create_token(
+        self,
+        name: str = "default",
+        principal: str | None = None,
+        expires_in_days: int | None = None,
+    ) -> TokenCreated:
+        """A new API token, yours or (admins only) ``principal``'s.
+
+        ``.token`` is the secret: the server shows it this once and keeps only its hash.
+        """
+        body = validated(
+            TokenIn,
+            {"name": name, "principal": principal, "expires_in_days": expires_in_days},
+            "token",
+        )
+        payload = body.model_dump(mode="json", exclude_none=True)
+        return self._call(NewToken, "POST", f"{_API}/tokens", json=payload)
+
+    def list_tokens(self, principal: str | None = None) -> list[TokenOut]:
+        """Your tokens; an admin sees everyone's, or ``principal``'s. Never the secrets."""
+        params = {} if principal is None else {"principal": principal}
+        data = self._json("GET", f"{_API}/tokens", params=params)
+        return [self._parse(TokenOut, item) for item in _as_list(data, self.url)]
+
+    def revoke_token(self, id: int) -> TokenOut:
+        """Revoke a token by its id (its owner or an admin); it stops working at once."""
+        return self._call(TokenOut, "DELETE", f"{_API}/tokens/{int(id)}")
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> Iterator[AuditEventOut]:
+        """Audit events matching every filter, oldest first (admins only).
+
+        ``since`` is a moment (a naive datetime is taken as UTC, as Keel shows times);
+        ``limit`` is the page size: further pages are fetched as you iterate.
+        """
+        query = {
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "since": None if since is None else _utc(since).isoformat(),
+            "limit": limit,
+        }
+        return self._paged(AuditEventOut, f"{_API}/audit", query)
+
+    def audit_head(self) -> AuditHead:
+        """The newest event's seq and hash; write ``.anchor`` down to verify against later."""
+        return self._call(AuditHead, "GET", f"{_API}/audit/head")
+
+    def audit_verify(self, anchor: str | None = None) -> AuditVerification:
+        """Walk the audit hash chain on the server; ``.intact`` is False when it was altered.
+
+        ``anchor`` is a ``SEQ:HASH`` from an earlier `audit_head`: it also catches a chain
+        rewritten from that point on, head included.
+        """
+        params = {} if anchor is None else {"anchor": anchor}
+        return self._call(AuditVerification, "GET", f"{_API}/audit/verify", params=params)
+
     # -- server -----------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -392,6 +503,10 @@ def _as_list(data: Any, url: str) -> list[Any]:
     if not isinstance(data, list):
         raise TransportError(f"The server at {url} answered a listing with {data!r}.")
     return data
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _model_path(name: str) -> str:

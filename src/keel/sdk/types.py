@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from keel.schemas import VersionOut
+from pydantic import Field
+
+from keel.schemas import TokenCreated, VersionOut
 
 
 class ModelVersion(VersionOut):
@@ -12,3 +14,9 @@ class ModelVersion(VersionOut):
     def artifact_sha256(self) -> str:
         """SHA-256 (hex) of the artifact's bytes: what a download is checked against."""
         return self.artifact.sha256
+
+
+class NewToken(TokenCreated):
+    """A token just created: ``token`` is its secret, shown this once and kept out of reprs."""
+
+    token: str = Field(repr=False, description="Shown once: Keel keeps only its SHA-256.")

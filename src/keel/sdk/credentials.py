@@ -1,0 +1,80 @@
+"""Which API token a client sends when the caller names none.
+
+In order: the ``token`` argument; ``$KEEL_TOKEN``; and, only for a server on this machine (a
+loopback address or ``localhost``), the first admin's token that ``keel up`` wrote to
+``<data dir>/admin-token``, the data directory being ``$KEEL_HOME`` or ``./.keel``. The file is
+never read for any other host: its token must not travel over the network to another machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from keel.config import ADMIN_TOKEN_FILE
+
+# Settings.load's default; tests/sdk/test_credentials.py checks the two agree.
+DEFAULT_DATA_DIR = ".keel"
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` names this machine: 127.0.0.0/8, ::1 or localhost.
+
+    >>> is_loopback("http://127.0.0.1:8420"), is_loopback("http://[::1]:8420")
+    (True, True)
+    >>> is_loopback("http://localhost:8420"), is_loopback("https://keel.internal")
+    (True, False)
+    """
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    if not host:
+        return False
+    host = host.rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def admin_token_path(env: Mapping[str, str] | None = None) -> Path:
+    """``<data dir>/admin-token``, where the first ``keel up`` leaves the admin's token."""
+    env = os.environ if env is None else env
+    home = Path(env.get("KEEL_HOME") or DEFAULT_DATA_DIR).expanduser()
+    return home / ADMIN_TOKEN_FILE
+
+
+def _read_token(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        # Missing or not ours to read: send no token and let the server say what it needs.
+        return None
+    return text.strip() or None
+
+
+def discover_token(
+    url: str, token: str | None = None, env: Mapping[str, str] | None = None
+) -> str | None:
+    """The token to send to ``url``, or None to send none (see the module's docstring).
+
+    An explicit ``token`` always wins; ``""`` means "send none" and skips the lookup.
+    """
+    if token is not None:
+        return token or None
+    env = os.environ if env is None else env
+    from_env = env.get("KEEL_TOKEN")
+    if from_env:
+        return from_env
+    if not is_loopback(url):
+        return None
+    return _read_token(admin_token_path(env))
