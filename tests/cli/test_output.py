@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rich.console import Console, RenderableType
 
 from keel.cli import output
+from keel.domain.permissions import PrincipalKind, Role
 from keel.domain.registry import RiskTier
 from keel.errors import NotFound
-from keel.schemas import AliasOut, ModelOut, TeamOut, VersionOut
+from keel.schemas import (
+    AliasOut,
+    AuditEventOut,
+    AuditVerification,
+    GrantSpec,
+    ModelOut,
+    PrincipalOut,
+    TeamOut,
+    TokenOut,
+    VersionOut,
+)
 
 MOMENT = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -153,3 +164,63 @@ def test_no_color_is_respected(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_an_error_is_one_line_and_its_brackets_are_not_markup() -> None:
     line = output.error_line(NotFound("Bad [bold]name[/bold]\nsecond line"))
     assert line.plain == "Error: Bad [bold]name[/bold] second line"
+
+
+def test_roles_read_as_a_sentence() -> None:
+    grants = [GrantSpec(role=Role.CONTRIBUTOR, team="risk"), GrantSpec(role=Role.VIEWER, team="x")]
+    assert output.roles(grants) == "contributor in risk, viewer in x"
+    assert output.roles([GrantSpec(role=Role.ADMIN)]) == "admin"
+    assert output.roles([]) == "none"
+
+
+def test_users_table_and_principal_details() -> None:
+    ana = PrincipalOut(
+        name="ana", kind=PrincipalKind.USER, grants=[GrantSpec(role=Role.APPROVER, team="risk")]
+    )
+    assert "approver in risk" in render(output.users_table([ana]))
+    details = render(output.principal_details(ana))
+    assert "ana" in details and "user" in details and "approver in risk" in details
+
+
+def test_tokens_table_shows_hint_and_state_never_a_token() -> None:
+    def token(id: int, **changes: datetime) -> TokenOut:
+        return TokenOut(
+            id=id, principal="ana", name="t", hint="keel_AbCd…", created_at=MOMENT, **changes
+        )
+
+    tokens = [token(1), token(2, expires_at=MOMENT), token(3, revoked_at=MOMENT)]
+    assert [output.token_state(t) for t in tokens] == ["active", "expired", "revoked"]
+    assert output.token_state(tokens[1], MOMENT - timedelta(days=1)) == "active"
+    text = render(output.tokens_table(tokens))
+    assert text.count("keel_AbCd…") == 3
+    assert "never" in text
+
+
+def test_audit_table_shows_subject_and_details() -> None:
+    event = AuditEventOut(
+        seq=7,
+        at=MOMENT,
+        actor="ana",
+        action="model.create",
+        subject_type="model",
+        subject_id="churn",
+        details={"team": "risk", "tags": ["b2c"], "size": None},
+        prev_hash="0" * 64,
+        hash="a" * 64,
+    )
+    text = render(output.audit_table([event]))
+    assert "2026-03-04 05:06:07" in text
+    assert "model:churn" in text
+    assert "team=risk," in text
+    assert "size=null" in text
+
+
+def test_verification_line() -> None:
+    intact = AuditVerification(intact=True, checked=9, head_seq=9, head_hash="ab" * 32)
+    assert output.verification_line(intact).plain == f"intact: 9 events, head 9:{'ab' * 32}"
+    broken = AuditVerification(
+        intact=False, checked=2, head_seq=2, head_hash="cd" * 32, broken_seq=3, reason="edited"
+    )
+    assert output.verification_line(broken).plain == (
+        "NOT intact: the audit trail breaks at seq 3: edited; the 2 events before it check out"
+    )

@@ -1,4 +1,6 @@
-"""`keel`: the command line. Registry commands talk to a server through `keel.sdk`."""
+"""`keel`: the command line. Every command but `keel up`/`keel db` talks to a server through
+`keel.sdk`, with the SDK's token discovery (``--token``, ``$KEEL_TOKEN``, then on this machine
+``<data dir>/admin-token``)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import registry, server
+from keel.cli import audit, identity, registry, server
 
 app = typer.Typer(
     name="keel",
@@ -30,7 +32,12 @@ def main(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(envvar="KEEL_TOKEN", help="API token.", show_envvar=True, show_default=False),
+        typer.Option(
+            envvar="KEEL_TOKEN",
+            help="API token (default: for a server on this machine, <data dir>/admin-token).",
+            show_envvar=True,
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Keel, the MLOps control plane."""
@@ -43,3 +50,7 @@ app.add_typer(registry.teams_app, name="teams")
 app.add_typer(registry.models_app, name="models")
 app.add_typer(registry.versions_app, name="versions")
 app.add_typer(registry.alias_app, name="alias")
+app.command("whoami")(identity.whoami)
+app.add_typer(identity.users_app, name="users")
+app.add_typer(identity.tokens_app, name="tokens")
+app.add_typer(audit.audit_app, name="audit")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,7 +18,17 @@ from rich.table import Table
 from rich.text import Text
 
 from keel.errors import KeelError
-from keel.schemas import AliasOut, ModelOut, TeamOut, VersionOut
+from keel.schemas import (
+    AliasOut,
+    AuditEventOut,
+    AuditVerification,
+    GrantSpec,
+    ModelOut,
+    PrincipalOut,
+    TeamOut,
+    TokenOut,
+    VersionOut,
+)
 
 
 def wants_json(flag: bool, console: Console) -> bool:
@@ -35,6 +45,15 @@ def emit_json(console: Console, data: BaseModel | Sequence[BaseModel]) -> None:
     )
     console.file.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     console.file.flush()
+
+
+def show(flag: bool, data: BaseModel | Sequence[BaseModel], render: Callable[[], Any]) -> None:
+    """Print ``data`` as JSON (see `wants_json`), else what ``render`` returns, to stdout."""
+    console = Console()
+    if wants_json(flag, console):
+        emit_json(console, data)
+    else:
+        console.print(render())
 
 
 def error_line(exc: KeelError) -> Text:
@@ -215,3 +234,95 @@ def aliases_table(aliases: Iterable[AliasOut], *, history: bool = False) -> Tabl
             row += [when(alias.cleared_at) or "current", alias.cleared_by or ""]
         table.add_row(*row)
     return table
+
+
+def roles(grants: Iterable[GrantSpec]) -> str:
+    """Grants for people: ``admin`` or ``contributor in risk, viewer in growth``."""
+    return (
+        ", ".join(str(g.role) if g.team is None else f"{g.role} in {g.team}" for g in grants)
+        or "none"
+    )
+
+
+def principal_details(principal: PrincipalOut) -> Table:
+    return _fields(
+        [
+            ("Name", principal.name),
+            ("Kind", str(principal.kind)),
+            ("Roles", roles(principal.grants)),
+        ]
+    )
+
+
+def users_table(principals: Iterable[PrincipalOut]) -> Table:
+    table = Table("Name", "Kind", "Roles", title="Users", title_justify="left")
+    for principal in principals:
+        table.add_row(principal.name, str(principal.kind), roles(principal.grants))
+    return table
+
+
+def token_state(token: TokenOut, moment: datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired`` at ``moment`` (default now)."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (moment or datetime.now(UTC)):
+        return "expired"
+    return "active"
+
+
+def tokens_table(tokens: Iterable[TokenOut]) -> Table:
+    """Tokens by their hint only: the secret itself is never shown again after creation."""
+    table = Table(title="Tokens", title_justify="left")
+    table.add_column("ID", justify="right")
+    for header in ("Owner", "Name", "Token", "State", "Created", "Expires", "Last used"):
+        table.add_column(header, no_wrap=header in ("Token", "Created"))
+    for token in tokens:
+        table.add_row(
+            str(token.id),
+            token.principal,
+            token.name,
+            token.hint,
+            token_state(token),
+            when(token.created_at),
+            when(token.expires_at) or "never",
+            when(token.last_used_at) or "never",
+        )
+    return table
+
+
+def audit_table(events: Iterable[AuditEventOut]) -> Table:
+    table = Table(title="Audit trail (UTC)", title_justify="left")
+    table.add_column("Seq", justify="right")
+    table.add_column("At", no_wrap=True)
+    table.add_column("Actor")
+    table.add_column("Action")
+    table.add_column("Subject", overflow="fold")
+    table.add_column("Details", overflow="fold")
+    for event in events:
+        details = ", ".join(
+            f"{key}={value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+            for key, value in event.details.items()
+        )
+        table.add_row(
+            str(event.seq),
+            event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            event.actor,
+            event.action,
+            f"{event.subject_type}:{event.subject_id}",
+            details,
+        )
+    return table
+
+
+def verification_line(result: AuditVerification) -> Text:
+    """One line: ``intact: 12 events, head 12:ab12...``, or where and why the chain breaks."""
+    if result.intact:
+        return Text.assemble(
+            ("intact", "bold green"),
+            f": {result.checked} events, head {result.head_seq}:{result.head_hash}",
+        )
+    return Text.assemble(
+        ("NOT intact", "bold red"),
+        f": the audit trail breaks at seq {result.broken_seq}: {result.reason}; "
+        f"the {result.checked} events before it check out",
+    )

@@ -52,14 +52,6 @@ def connected(ctx: typer.Context) -> Iterator[Client]:
         raise typer.Exit(1) from None
 
 
-def _show(flag: bool, data: Any, render: Callable[[], Any]) -> None:
-    console = Console()
-    if output.wants_json(flag, console):
-        output.emit_json(console, data)
-    else:
-        console.print(render())
-
-
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 teams_app = typer.Typer(help="Teams own models.", no_args_is_help=True)
@@ -85,7 +77,7 @@ def teams_create(
     """Create a team."""
     with connected(ctx) as keel:
         team = keel.create_team(name, description=description)
-    _show(as_json, team, lambda: output.teams_table([team]))
+    output.show(as_json, team, lambda: output.teams_table([team]))
 
 
 @teams_app.command("list")
@@ -93,7 +85,7 @@ def teams_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     """List every team."""
     with connected(ctx) as keel:
         teams = list(keel.list_teams())
-    _show(as_json, teams, lambda: output.teams_table(teams))
+    output.show(as_json, teams, lambda: output.teams_table(teams))
 
 
 # -- models ------------------------------------------------------------------------------------
@@ -120,7 +112,7 @@ def models_create(
             use_case=use_case,
             tags=tag or [],
         )
-    _show(as_json, model, lambda: output.model_details(model))
+    output.show(as_json, model, lambda: output.model_details(model))
 
 
 @models_app.command("list")
@@ -139,7 +131,7 @@ def models_list(
     """List models."""
     with connected(ctx) as keel:
         models = list(keel.list_models(team=team, tag=tag, status=status, q=query))
-    _show(as_json, models, lambda: output.models_table(models))
+    output.show(as_json, models, lambda: output.models_table(models))
 
 
 @models_app.command("show")
@@ -151,7 +143,7 @@ def models_show(
     """Show one model."""
     with connected(ctx) as keel:
         model = keel.get_model(name)
-    _show(as_json, model, lambda: output.model_details(model))
+    output.show(as_json, model, lambda: output.model_details(model))
 
 
 # -- versions ----------------------------------------------------------------------------------
@@ -167,7 +159,7 @@ def versions_list(
     """List a model's versions, newest first."""
     with connected(ctx) as keel:
         versions = list(keel.list_versions(model, status=status))
-    _show(as_json, versions, lambda: output.versions_table(model, versions))
+    output.show(as_json, versions, lambda: output.versions_table(model, versions))
 
 
 @versions_app.command("show")
@@ -180,7 +172,7 @@ def versions_show(
     """Show one version: artifact, signature, metrics, lineage."""
     with connected(ctx) as keel:
         found = keel.get_version(model, version)
-    _show(as_json, found, lambda: output.version_details(found))
+    output.show(as_json, found, lambda: output.version_details(found))
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -269,7 +261,7 @@ def versions_register(
                 registered = keel.upload_version(model, path, prepared, progress=advance)
         else:
             registered = keel.upload_version(model, path, prepared)
-    _show(as_json, registered, lambda: output.version_details(registered))
+    output.show(as_json, registered, lambda: output.version_details(registered))
 
 
 @contextlib.contextmanager
@@ -326,7 +318,7 @@ def alias_set(
     """Point an alias at a version (production is set only through governance)."""
     with connected(ctx) as keel:
         assigned = keel.set_alias(model, alias, version)
-    _show(as_json, assigned, lambda: output.aliases_table([assigned]))
+    output.show(as_json, assigned, lambda: output.aliases_table([assigned]))
 
 
 @alias_app.command("list")
@@ -338,7 +330,7 @@ def alias_list(
     """The model's aliases as they point now."""
     with connected(ctx) as keel:
         current = keel.aliases(model)
-    _show(as_json, current, lambda: output.aliases_table(current))
+    output.show(as_json, current, lambda: output.aliases_table(current))
 
 
 @alias_app.command("delete")
@@ -362,4 +354,4 @@ def alias_history(
     """Every period each alias pointed at a version, newest first."""
     with connected(ctx) as keel:
         periods = keel.alias_history(model, alias)
-    _show(as_json, periods, lambda: output.aliases_table(periods, history=True))
+    output.show(as_json, periods, lambda: output.aliases_table(periods, history=True))
