@@ -34,7 +34,10 @@ def create_app(backend: Backend) -> FastAPI:
         title="Keel",
         version=_version(),
         summary="The MLOps control plane: registry, governance, monitoring and operations.",
-        docs_url="/docs",
+        # Swagger UI is served offline by keel.web (keel.server); FastAPI's own pages load it,
+        # and ReDoc, from a CDN.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
         lifespan=lifespan,
     )
