@@ -1,4 +1,7 @@
-"""`keel teams|models|versions|alias ...`: the registry from a terminal, through `keel.sdk`."""
+"""`keel teams|models|versions|alias ...`: the registry from a terminal, through `keel.sdk`.
+
+Also the connection every client command shares (`connected`, `client_factory`).
+"""
 
 from __future__ import annotations
 

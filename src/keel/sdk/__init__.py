@@ -1,4 +1,5 @@
-"""Keel's Python client: register, find and fetch model versions from a Keel server.
+"""Keel's Python client: register, find and fetch model versions, manage users and tokens, and
+read and verify the audit trail of a Keel server.
 
 >>> from keel.sdk import Client
 >>> Client("http://127.0.0.1:8420")
