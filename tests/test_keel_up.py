@@ -68,4 +68,5 @@ def test_first_keel_up_creates_an_admin_and_its_token_file(
     assert httpx.post(f"{url}/api/v1/teams", json={"name": "risk"}, headers=auth).status_code == 201
     assert httpx.get(f"{url}/api/v1/teams", headers=auth).json()["items"][0]["name"] == "risk"
     assert httpx.get(f"{url}/api/v1/users/me", headers=auth).json()["name"] == "admin"
-    assert "Keel" in httpx.get(f"{url}/").text
+    assert httpx.get(f"{url}/").status_code == 303  # the dashboard sends strangers to /login
+    assert "Keel" in httpx.get(f"{url}/", headers=auth).text

@@ -10,7 +10,17 @@ from keel.domain.permissions import Permission
 
 # Served by FastAPI itself: the OpenAPI document and its viewers.
 DOCS_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-PUBLIC_ROUTES = {"/healthz", "/readyz", "/metrics"}
+# Health and metrics; signing in and out of the dashboard; the API's own documentation and
+# the static files it is drawn with (no data in any of them).
+PUBLIC_ROUTES = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/login",
+    "/logout",
+    "/docs",
+    "/static/{name:path}",
+}
 
 
 def _declared(dependant: Dependant) -> set[Permission]:
@@ -63,7 +73,7 @@ def test_every_route_declares_exactly_one_permission(app: FastAPI) -> None:
     assert ambiguous == [], f"routes declaring several permissions: {ambiguous}"
 
 
-def test_only_health_and_metrics_are_public(app: FastAPI) -> None:
+def test_only_health_metrics_sign_in_and_docs_are_public(app: FastAPI) -> None:
     public = {
         name.split(" ", 1)[1] for name, p in _permissions(app).items() if Permission.PUBLIC in p
     }
@@ -73,11 +83,14 @@ def test_only_health_and_metrics_are_public(app: FastAPI) -> None:
 def test_writes_need_write_or_admin(app: FastAPI) -> None:
     # Any authenticated caller may manage its own tokens; every other write needs a role.
     own_tokens = {"POST /api/v1/tokens", "DELETE /api/v1/tokens/{token_id}"}
+    signing_in = {"POST /login", "POST /logout"}
     for name, perms in _permissions(app).items():
         if name.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}:
             allowed = {Permission.WRITE, Permission.ADMIN}
             if name in own_tokens:
                 allowed = {Permission.AUTHENTICATED}
+            if name in signing_in:
+                allowed = {Permission.PUBLIC}
             assert perms and perms <= allowed, name
 
 

@@ -1,0 +1,288 @@
+"""Every route x every kind of caller, on SQLite and on a real PostgreSQL.
+
+401 without a token or with a bad, expired or revoked one; 403 for the wrong role or team;
+success for the right one. The table below is the contract; a new route fails
+`test_the_matrix_covers_every_route` until it is added here.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.testclient import TestClient
+from tests import pg_cluster
+
+from keel.config import Settings
+from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
+from keel.domain.registry import Model, VersionDraft
+from keel.domain.tokens import hint, new_token
+from keel.server import build_app
+from keel.services.backend import Backend
+
+ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
+CALLERS = [
+    "no_token",
+    "garbage",
+    "expired",
+    "revoked",
+    "no_role",
+    "viewer",
+    "contributor_other_team",
+    "contributor",
+    "approver",
+    "admin",
+]
+
+
+@dataclass
+class World:
+    client: TestClient
+    backend: Backend
+    tokens: dict[str, str | None] = field(default_factory=dict)
+    counter: int = 0
+
+    def unique(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}-{self.counter}"
+
+    def new_version(self) -> int:
+        version = self.backend.registry.register_version(
+            ADMIN, "churn", io.BytesIO(b"model bytes"), "m.bin", VersionDraft()
+        )
+        return version.version
+
+
+def _user(backend: Backend, name: str, *grants: tuple[Role, str | None]) -> str:
+    identity = backend.identity
+    identity.store.create_principal(name, PrincipalKind.USER, "root")
+    for role, team in grants:
+        identity.store.grant(name, role, team, "root")
+    token, _ = identity.create_token(ADMIN, principal=name, name="matrix")
+    return token
+
+
+def _world(backend: Backend) -> World:
+    backend.migrate()
+    identity, registry = backend.identity, backend.registry
+    identity.store.create_principal("root", PrincipalKind.USER, "test")
+    identity.store.grant("root", Role.ADMIN, None, "test")
+    registry.create_team(ADMIN, "risk")
+    registry.create_team(ADMIN, "growth")
+    registry.create_model(ADMIN, Model(name="churn", team="risk", owner="ana"))
+    tokens: dict[str, str | None] = {
+        "no_token": None,
+        "garbage": "keel_" + "x" * 43,
+        "no_role": _user(backend, "nobody"),
+        "viewer": _user(backend, "vera", (Role.VIEWER, "risk")),
+        "contributor_other_team": _user(backend, "otto", (Role.CONTRIBUTOR, "growth")),
+        "contributor": _user(backend, "cara", (Role.CONTRIBUTOR, "risk")),
+        "approver": _user(backend, "april", (Role.APPROVER, "risk")),
+        "admin": _user(backend, "ada", (Role.ADMIN, None)),
+    }
+    expired, digest = new_token()
+    identity.store.create_token(
+        "cara", "old", digest, hint(expired), datetime.now(UTC) - timedelta(seconds=1), "root"
+    )
+    tokens["expired"] = expired
+    revoked, info = identity.create_token(ADMIN, principal="cara", name="gone")
+    identity.revoke_token(ADMIN, info.id)
+    tokens["revoked"] = revoked
+    return World(TestClient(build_app(backend), raise_server_exceptions=False), backend, tokens)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    data_dir = tmp_path_factory.mktemp("keel")
+    if request.param == "sqlite":
+        backend = Backend.open(Settings.load(data_dir=data_dir, env={}))
+        built = _world(backend)
+        yield built
+        backend.close()
+        return
+    server = request.getfixturevalue("postgres_url")
+    with pg_cluster.fresh_database(server) as url:
+        backend = Backend.open(Settings.load(data_dir=data_dir, database_url=url, env={}))
+        built = _world(backend)
+        yield built
+        backend.close()
+
+
+Request = Callable[[World], tuple[str, str, dict[str, Any]]]
+
+
+def _json(method: str, path: str, body: Callable[[World], Any] | None = None) -> Request:
+    return lambda w: (method, path, {"json": body(w)} if body else {})
+
+
+def _version_path(suffix: str, method: str = "GET", body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/models/churn/versions/{w.new_version()}{suffix}", kwargs
+
+    return build
+
+
+def _delete_alias(w: World) -> tuple[str, str, dict[str, Any]]:
+    w.backend.registry.set_alias(ADMIN, "churn", "doomed", w.new_version())
+    return "DELETE", "/api/v1/models/churn/aliases/doomed", {}
+
+
+def _upload(w: World) -> tuple[str, str, dict[str, Any]]:
+    return "POST", "/api/v1/models/churn/versions", {"files": {"artifact": ("m.bin", b"abc")}}
+
+
+def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
+    return "DELETE", "/api/v1/tokens/{own}", {}
+
+
+# (route as the app names it, who may call it, how to build one request)
+MATRIX: list[tuple[str, str, Request]] = [
+    ("GET /healthz", "public", _json("GET", "/healthz")),
+    ("GET /readyz", "public", _json("GET", "/readyz")),
+    ("GET /metrics", "public", _json("GET", "/metrics")),
+    ("GET /", "read", _json("GET", "/")),
+    ("GET /api/v1/teams", "read", _json("GET", "/api/v1/teams")),
+    (
+        "POST /api/v1/teams",
+        "admin",
+        _json("POST", "/api/v1/teams", lambda w: {"name": w.unique("t")}),
+    ),
+    ("GET /api/v1/models", "read", _json("GET", "/api/v1/models")),
+    ("GET /api/v1/models/{name}", "read", _json("GET", "/api/v1/models/churn")),
+    (
+        "POST /api/v1/models",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models",
+            lambda w: {"name": w.unique("m"), "team": "risk", "owner": "x"},
+        ),
+    ),
+    (
+        "PATCH /api/v1/models/{name}",
+        "write",
+        _json("PATCH", "/api/v1/models/churn", lambda w: {"owner": "x"}),
+    ),
+    ("POST /api/v1/models/{name}/versions", "write", _upload),
+    ("GET /api/v1/models/{name}/versions", "read", _json("GET", "/api/v1/models/churn/versions")),
+    ("GET /api/v1/models/{name}/versions/{version}", "read", _version_path("")),
+    ("GET /api/v1/models/{name}/versions/{version}/artifact", "read", _version_path("/artifact")),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/status",
+        "write",
+        _version_path("/status", "POST", {"status": "candidate"}),
+    ),
+    ("GET /api/v1/models/{name}/aliases", "read", _json("GET", "/api/v1/models/churn/aliases")),
+    (
+        "GET /api/v1/models/{name}/aliases/history",
+        "read",
+        _json("GET", "/api/v1/models/churn/aliases/history"),
+    ),
+    (
+        "PUT /api/v1/models/{name}/aliases/{alias}",
+        "write",
+        lambda w: (
+            "PUT",
+            "/api/v1/models/churn/aliases/champion",
+            {"json": {"version": w.new_version()}},
+        ),
+    ),
+    ("DELETE /api/v1/models/{name}/aliases/{alias}", "write", _delete_alias),
+    ("GET /api/v1/users", "admin", _json("GET", "/api/v1/users")),
+    (
+        "POST /api/v1/users",
+        "admin",
+        _json("POST", "/api/v1/users", lambda w: {"name": w.unique("u")}),
+    ),
+    ("GET /api/v1/users/me", "authenticated", _json("GET", "/api/v1/users/me")),
+    (
+        "POST /api/v1/users/{name}/roles",
+        "admin",
+        _json("POST", "/api/v1/users/vera/roles", lambda w: {"role": "viewer", "team": "growth"}),
+    ),
+    (
+        "POST /api/v1/tokens",
+        "authenticated",
+        _json("POST", "/api/v1/tokens", lambda w: {"name": "t"}),
+    ),
+    ("GET /api/v1/tokens", "authenticated", _json("GET", "/api/v1/tokens")),
+    ("DELETE /api/v1/tokens/{token_id}", "authenticated", _revoke_own),
+    ("GET /api/v1/audit", "admin", _json("GET", "/api/v1/audit")),
+    ("GET /api/v1/audit/head", "admin", _json("GET", "/api/v1/audit/head")),
+    ("GET /api/v1/audit/verify", "admin", _json("GET", "/api/v1/audit/verify")),
+]
+
+INVALID = {"no_token", "garbage", "expired", "revoked"}
+ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "admin"}
+WRITERS_OF_RISK = {"contributor", "approver", "admin"}
+
+
+def expected(access: str, caller: str) -> int:
+    """The status class the caller must get: 200 (any 2xx/3xx), 401 or 403."""
+    if access == "public":
+        return 200
+    if caller in INVALID:
+        return 401
+    if access == "authenticated":
+        return 200
+    if access == "read":
+        return 200 if caller in ROLE_HOLDERS else 403
+    if access == "write":
+        return 200 if caller in WRITERS_OF_RISK else 403
+    assert access == "admin"
+    return 200 if caller == "admin" else 403
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("route", "access", "build"), MATRIX, ids=[m[0] for m in MATRIX])
+def test_route_by_caller(
+    world: World, route: str, access: str, build: Request, caller: str
+) -> None:
+    method, path, kwargs = build(world)
+    token = world.tokens[caller]
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if "{own}" in path:
+        if token is None or caller in INVALID:
+            path = path.replace("{own}", "1")
+        else:
+            created = world.client.post("/api/v1/tokens", json={"name": "own"}, headers=headers)
+            path = path.replace("{own}", str(created.json()["info"]["id"]))
+    response = world.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
+    want = expected(access, caller)
+    if route == "GET /" and want != 200:
+        # The dashboard sends people without a session to the login page instead.
+        assert response.status_code in (want, 303), response.text
+        return
+    if want == 200:
+        assert 200 <= response.status_code < 300, (
+            f"{caller}: {response.status_code} {response.text}"
+        )
+    else:
+        assert response.status_code == want, f"{caller}: {response.status_code} {response.text}"
+        assert response.json()["error"]["code"] in ("unauthenticated", "permission_denied")
+
+
+def test_the_matrix_covers_every_route(world: World) -> None:
+    served = set()
+    for context in iter_route_contexts(world.client.app.routes):  # type: ignore[attr-defined]
+        if isinstance(context.original_route, APIRoute):
+            served |= {f"{m} {context.path}" for m in context.methods or ()}
+    covered = {route for route, _, _ in MATRIX}
+    unauthenticated_by_design = {
+        "GET /login",
+        "POST /login",
+        "POST /logout",
+        "GET /docs",
+        "GET /static/{name:path}",
+    }
+    assert served - unauthenticated_by_design == covered - unauthenticated_by_design
