@@ -59,7 +59,7 @@ class TokenOut(_Out):
 
 
 class TokenCreated(_Out):
-    token: str = Field(description="Shown once: Keel keeps only its SHA-256.")
+    token: str = Field(repr=False, description="Shown once: Keel keeps only its SHA-256.")
     info: TokenOut
 
 

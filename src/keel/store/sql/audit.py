@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, select, update
@@ -111,7 +111,9 @@ class SqlAuditLog:
         if subject_id:
             stmt = stmt.where(audit_events.c.subject_id == subject_id)
         if since:
-            stmt = stmt.where(audit_events.c.at >= since)
+            # SQLite compares stored times as text, so compare in UTC like they were written.
+            utc = since.astimezone(UTC) if since.tzinfo else since.replace(tzinfo=UTC)
+            stmt = stmt.where(audit_events.c.at >= utc)
         with read_transaction(self._engine) as conn:
             return [_event(r) for r in conn.execute(stmt)]
 
