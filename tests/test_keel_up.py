@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.running_keel import Server, keel_up
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
-    keel = Path(sys.executable).parent / "keel"
-    data_dir, port = tmp_path / "data", _free_port()
-    process = subprocess.Popen(
-        [str(keel), "up", "--data-dir", str(data_dir), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    # Read the server's own log until it says it is listening: no sleeping, no guessing.
-    for line in process.stdout:
-        lines.append(line)
-        if "Uvicorn running on" in line or process.poll() is not None:
-            break
-    try:
-        yield f"http://127.0.0.1:{port}", data_dir, lines
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def running(tmp_path: Path) -> Iterator[Server]:
+    with keel_up(tmp_path) as server:
+        yield server
 
 
 def test_keel_up_answers_healthz_on_the_embedded_default(
-    running: tuple[str, Path, list[str]],
+    running: Server,
 ) -> None:
-    url, data_dir, lines = running
+    url, data_dir, lines = running.url, running.data_dir, running.log
     assert any(f"Keel is up at {url}" in line for line in lines), "".join(lines)
     assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{url}/readyz")
@@ -55,9 +28,9 @@ def test_keel_up_answers_healthz_on_the_embedded_default(
 
 
 def test_first_keel_up_creates_an_admin_and_its_token_file(
-    running: tuple[str, Path, list[str]],
+    running: Server,
 ) -> None:
-    url, data_dir, lines = running
+    url, data_dir, lines = running.url, running.data_dir, running.log
     token_file = data_dir / "admin-token"
     assert token_file.stat().st_mode & 0o777 == 0o600
     token = token_file.read_text().strip()
