@@ -43,6 +43,11 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def data_dir_from(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:
+    """The data directory: ``data_dir`` if given, else ``$KEEL_HOME``, else ``./.keel``."""
+    return Path(data_dir or env.get("KEEL_HOME") or ".keel").expanduser()
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -72,7 +77,7 @@ class Settings:
         env: Mapping[str, str] | None = None,
     ) -> Settings:
         env = os.environ if env is None else env
-        home = Path(data_dir or env.get("KEEL_HOME") or ".keel").expanduser().resolve()
+        home = data_dir_from(env, data_dir).resolve()
         db = database_url or env.get("KEEL_DATABASE_URL") or f"sqlite:///{home / 'keel.db'}"
         return cls(
             data_dir=home,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from keel.domain import registry as d
+from keel.domain.permissions import Principal
 from keel.domain.signature import Column, Signature
+from keel.domain.tokens import TokenInfo
+from keel.schemas import identity
 from keel.schemas import registry as s
 
 
@@ -134,4 +137,25 @@ def alias_out(assignment: d.AliasAssignment) -> s.AliasOut:
         set_at=assignment.set_at,
         cleared_by=assignment.cleared_by,
         cleared_at=assignment.cleared_at,
+    )
+
+
+def principal_out(principal: Principal) -> identity.PrincipalOut:
+    return identity.PrincipalOut(
+        name=principal.name,
+        kind=principal.kind,
+        grants=[identity.GrantSpec(role=g.role, team=g.team) for g in principal.grants],
+    )
+
+
+def token_out(info: TokenInfo) -> identity.TokenOut:
+    return identity.TokenOut(
+        id=info.id,
+        principal=info.principal,
+        name=info.name,
+        hint=info.hint,
+        created_at=info.created_at,
+        expires_at=info.expires_at,
+        revoked_at=info.revoked_at,
+        last_used_at=info.last_used_at,
     )

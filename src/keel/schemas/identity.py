@@ -5,41 +5,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from keel.domain.permissions import PrincipalKind, Role
+from keel.schemas.base import WireIn, WireOut
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class PrincipalIn(_In):
+class PrincipalIn(WireIn):
     name: str = Field(max_length=128)
     kind: PrincipalKind = PrincipalKind.USER
 
 
-class GrantSpec(_Out):
+class GrantSpec(WireOut):
     role: Role
     team: str | None = None
 
 
-class GrantIn(_In):
+class GrantIn(WireIn):
     role: Role
     team: str | None = Field(default=None, max_length=128)
 
 
-class PrincipalOut(_Out):
+class PrincipalOut(WireOut):
     name: str
     kind: PrincipalKind
     grants: list[GrantSpec]
 
 
-class TokenIn(_In):
+class TokenIn(WireIn):
     name: str = Field(default="default", min_length=1, max_length=128)
     principal: str | None = Field(
         default=None, max_length=128, description="Whose token (admins only); default: yours."
@@ -47,7 +40,7 @@ class TokenIn(_In):
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
 
-class TokenOut(_Out):
+class TokenOut(WireOut):
     id: int
     principal: str
     name: str
@@ -58,12 +51,12 @@ class TokenOut(_Out):
     last_used_at: datetime | None = None
 
 
-class TokenCreated(_Out):
+class TokenCreated(WireOut):
     token: str = Field(repr=False, description="Shown once: Keel keeps only its SHA-256.")
     info: TokenOut
 
 
-class AuditEventOut(_Out):
+class AuditEventOut(WireOut):
     seq: int
     at: datetime
     actor: str
@@ -75,18 +68,18 @@ class AuditEventOut(_Out):
     hash: str
 
 
-class AuditPage(_Out):
+class AuditPage(WireOut):
     items: list[AuditEventOut]
     next_cursor: str | None = None
 
 
-class AuditHead(_Out):
+class AuditHead(WireOut):
     seq: int
     hash: str
     anchor: str = Field(description="SEQ:HASH, to write down and pass to verify later.")
 
 
-class AuditVerification(_Out):
+class AuditVerification(WireOut):
     intact: bool
     checked: int
     head_seq: int

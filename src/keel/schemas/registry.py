@@ -6,11 +6,12 @@ import math
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.registry import ArtifactFlavor, RiskTier
 from keel.domain.signature import ColumnRole, ColumnType
+from keel.schemas.base import WireIn, WireOut
 
 T = TypeVar("T")
 
@@ -20,35 +21,23 @@ ShortText = Annotated[str, Field(max_length=256)]
 ParamValue = str | int | float | bool | None
 
 
-class _Wire(BaseModel):
-    """What clients send: an unknown field is an error that names it (a typo, not a no-op)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Out(BaseModel):
-    """What the server answers: an older SDK ignores fields a newer server adds."""
-
-    model_config = ConfigDict(extra="ignore")
-
-
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = None
 
 
-class TeamIn(_Wire):
+class TeamIn(WireIn):
     name: ShortText
     description: Text = ""
 
 
-class TeamOut(_Out):
+class TeamOut(WireOut):
     name: str
     description: str
     created_at: datetime
 
 
-class ModelIn(_Wire):
+class ModelIn(WireIn):
     name: ShortText
     team: ShortText
     owner: ShortText
@@ -57,7 +46,7 @@ class ModelIn(_Wire):
     tags: list[ShortText] = Field(default_factory=list, max_length=64)
 
 
-class ModelPatch(_Wire):
+class ModelPatch(WireIn):
     """Fields to change; those left out stay as they are."""
 
     team: ShortText | None = None
@@ -67,7 +56,7 @@ class ModelPatch(_Wire):
     tags: list[ShortText] | None = Field(default=None, max_length=64)
 
 
-class ModelOut(_Out):
+class ModelOut(WireOut):
     name: str
     team: str
     owner: str
@@ -80,29 +69,29 @@ class ModelOut(_Out):
     updated_at: datetime
 
 
-class ColumnSpec(_Wire):
+class ColumnSpec(WireIn):
     name: ShortText
     dtype: ColumnType
     role: ColumnRole = ColumnRole.FEATURE
     nullable: bool = True
 
 
-class SignatureSpec(_Wire):
+class SignatureSpec(WireIn):
     columns: list[ColumnSpec] = Field(default_factory=list, max_length=10_000)
 
 
-class ColumnSchema(_Wire):
+class ColumnSchema(WireIn):
     name: ShortText
     dtype: ShortText
 
 
-class DatasetFingerprintSpec(_Wire):
+class DatasetFingerprintSpec(WireIn):
     sha256: Sha256
     rows: int = Field(ge=0)
     columns: list[ColumnSchema] = Field(max_length=10_000)
 
 
-class LineageSpec(_Wire):
+class LineageSpec(WireIn):
     training_data: DatasetFingerprintSpec | None = None
     git_commit: Annotated[str, Field(pattern=r"^[0-9a-f]{7,64}$")] | None = None
     git_repo_url: ShortText | None = None
@@ -110,12 +99,12 @@ class LineageSpec(_Wire):
     parent_version: int | None = Field(default=None, ge=1)
 
 
-class EnvironmentSpec(_Wire):
+class EnvironmentSpec(WireIn):
     python_version: ShortText | None = None
     packages: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=5_000)
 
 
-class ModelCardSpec(_Wire):
+class ModelCardSpec(WireIn):
     intended_use: Text = ""
     out_of_scope_uses: Text = ""
     limitations: Text = ""
@@ -125,7 +114,7 @@ class ModelCardSpec(_Wire):
     caveats: Text = ""
 
 
-class VersionIn(_Wire):
+class VersionIn(WireIn):
     """The JSON ``metadata`` part of a version upload; the artifact travels as the file part."""
 
     description: Text = ""
@@ -148,14 +137,14 @@ class VersionIn(_Wire):
         return metrics
 
 
-class ArtifactOut(_Out):
+class ArtifactOut(WireOut):
     sha256: str
     size: int
     flavor: ArtifactFlavor
     filename: str
 
 
-class VersionOut(_Out):
+class VersionOut(WireOut):
     model: str
     version: int
     status: VersionStatus
@@ -172,16 +161,16 @@ class VersionOut(_Out):
     created_at: datetime
 
 
-class StatusChange(_Wire):
+class StatusChange(WireIn):
     status: VersionStatus
     reason: Text = ""
 
 
-class AliasIn(_Wire):
+class AliasIn(WireIn):
     version: int = Field(ge=1)
 
 
-class AliasOut(_Out):
+class AliasOut(WireOut):
     model: str
     alias: str
     version: int

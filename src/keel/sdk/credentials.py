@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from keel.config import ADMIN_TOKEN_FILE
+from keel.config import ADMIN_TOKEN_FILE, data_dir_from
 
 # Settings.load's default; tests/sdk/test_credentials.py checks the two agree.
-DEFAULT_DATA_DIR = ".keel"
 
 
 def is_loopback(url: str) -> bool:
@@ -49,8 +48,7 @@ def is_loopback(url: str) -> bool:
 def admin_token_path(env: Mapping[str, str] | None = None) -> Path:
     """``<data dir>/admin-token``, where the first ``keel up`` leaves the admin's token."""
     env = os.environ if env is None else env
-    home = Path(env.get("KEEL_HOME") or DEFAULT_DATA_DIR).expanduser()
-    return home / ADMIN_TOKEN_FILE
+    return data_dir_from(env) / ADMIN_TOKEN_FILE
 
 
 def _read_token(path: Path) -> str | None:

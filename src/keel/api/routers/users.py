@@ -4,37 +4,29 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from keel.api import convert
 from keel.api.deps import Admin, Authenticated, IdentityDep
 from keel.api.routers import API_PREFIX
-from keel.domain.permissions import Principal
-from keel.schemas import GrantIn, GrantSpec, PrincipalIn, PrincipalOut
+from keel.schemas import GrantIn, PrincipalIn, PrincipalOut
 
 router = APIRouter(prefix=f"{API_PREFIX}/users", tags=["identity"])
 
 
-def principal_out(principal: Principal) -> PrincipalOut:
-    return PrincipalOut(
-        name=principal.name,
-        kind=principal.kind,
-        grants=[GrantSpec(role=g.role, team=g.team) for g in principal.grants],
-    )
-
-
 @router.post("", status_code=201, summary="Create a user or service account")
 def create_user(body: PrincipalIn, identity: IdentityDep, caller: Admin) -> PrincipalOut:
-    return principal_out(identity.create_principal(caller, body.name, body.kind))
+    return convert.principal_out(identity.create_principal(caller, body.name, body.kind))
 
 
 @router.get("", summary="List users and service accounts with their roles")
 def list_users(identity: IdentityDep, caller: Admin) -> list[PrincipalOut]:
-    return [principal_out(p) for p in identity.list_principals(caller)]
+    return [convert.principal_out(p) for p in identity.list_principals(caller)]
 
 
 @router.get("/me", summary="Who the presented token belongs to, and its roles")
 def whoami(caller: Authenticated) -> PrincipalOut:
-    return principal_out(caller)
+    return convert.principal_out(caller)
 
 
 @router.post("/{name}/roles", summary="Grant a role in a team (admin is global: no team)")
 def grant_role(name: str, body: GrantIn, identity: IdentityDep, caller: Admin) -> PrincipalOut:
-    return principal_out(identity.grant(caller, name, body.role, body.team))
+    return convert.principal_out(identity.grant(caller, name, body.role, body.team))
