@@ -1,4 +1,4 @@
-"""governance: risk, policies, gates, approvals, promotions (issue 4)
+"""governance: policies, gate results, approvals, promotions, break-glass (issue 4)
 
 Revision ID: 0004
 Revises: 0003
