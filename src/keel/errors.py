@@ -3,12 +3,14 @@
 ```
 KeelError                      (500 internal_error)
  ├── InvalidInput              (422 invalid_input)
- │    └── MalformedUpload      (400 malformed_upload)
+ │    ├── MalformedUpload      (400 malformed_upload)
+ │    └── EvaluationFailed     (422 evaluation_failed)
  ├── Unauthenticated           (401 unauthenticated)
  ├── PermissionDenied          (403 permission_denied)
  ├── NotFound                  (404 not_found)
  ├── Conflict                  (409 conflict)
- │    └── IllegalTransition    (409 illegal_transition)
+ │    ├── IllegalTransition    (409 illegal_transition)
+ │    └── UnsafeArtifact       (409 unsafe_artifact)
  ├── PayloadTooLarge           (413 payload_too_large)
  ├── ArtifactCorrupted         (500 artifact_corrupted)
  ├── NotReady                  (503 not_ready)
@@ -79,6 +81,18 @@ class IllegalTransition(Conflict):
     code = "illegal_transition"
 
 
+class UnsafeArtifact(Conflict):
+    """An artifact without a clean security scan: Keel refuses to load it anywhere."""
+
+    code = "unsafe_artifact"
+
+
+class EvaluationFailed(InvalidInput):
+    """The evaluation process could not score the model (timeout, memory, crash, bad columns)."""
+
+    code = "evaluation_failed"
+
+
 class PayloadTooLarge(KeelError):
     code = "payload_too_large"
     status = 413
@@ -114,6 +128,8 @@ ERRORS_BY_CODE: dict[str, type[KeelError]] = {
         NotFound,
         Conflict,
         IllegalTransition,
+        UnsafeArtifact,
+        EvaluationFailed,
         PayloadTooLarge,
         ArtifactCorrupted,
         NotReady,
