@@ -11,11 +11,13 @@ from keel.errors import NotReady
 from keel.services.audit import AuditTrail
 from keel.services.identity import Identity
 from keel.services.registry import Registry
+from keel.services.risk import RiskClassification
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.risk import SqlRiskStore
 
 
 @dataclass
@@ -25,13 +27,15 @@ class Backend:
     registry: Registry
     identity: Identity
     audit: AuditTrail
+    risk: RiskClassification
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
         engine = make_engine(settings.database_url)
         artifacts = ArtifactStore(settings.artifact_url, settings.artifact_storage_options)
+        registry_store = SqlRegistryStore(engine)
         registry = Registry(
-            SqlRegistryStore(engine), artifacts, max_artifact_bytes=settings.max_artifact_bytes
+            registry_store, artifacts, max_artifact_bytes=settings.max_artifact_bytes
         )
         return cls(
             settings=settings,
@@ -39,6 +43,7 @@ class Backend:
             registry=registry,
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
+            risk=RiskClassification(SqlRiskStore(engine), registry_store),
         )
 
     def migrate(self) -> None:

@@ -197,3 +197,7 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Each area's tables live in their own module on the same `metadata`; importing them here means
+# whoever compares or creates `metadata` sees every table.
+from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
