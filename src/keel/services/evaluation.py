@@ -1,32 +1,205 @@
 """Evaluation: the data a version is judged on, its security scan, and Keel's own metrics.
 
-Skeleton first (names fixed for governance); the bodies follow.
+Reported metrics are stored but not trusted: `Evaluation.evaluate` runs the version's artifact on
+the evaluation dataset attached to a version, in a child process (`evaluation_runner`) with a
+memory cap (RLIMIT_AS, set by the child before it imports anything heavy) and a wall-clock limit
+(the parent kills the child's whole process group). The parent never unpickles anything, and it
+hands over only artifacts whose scan at upload found them safe.
 """
 
 from __future__ import annotations
 
-from typing import BinaryIO
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pandas as pd
 
 from keel.domain.evaluation import EvaluationDataset, EvaluationReport, EvaluationSpec, ScanReport
-from keel.domain.permissions import Principal
+from keel.domain.permissions import Permission, Principal, authorize
+from keel.domain.registry import ArtifactFlavor, ModelVersion
+from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
+from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
+from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.registry import Registry
+from keel.store.sql.evaluation import SqlEvaluationStore
+
+EVALUABLE_FLAVORS = frozenset(
+    {ArtifactFlavor.SKLEARN, ArtifactFlavor.JOBLIB, ArtifactFlavor.PICKLE}
+)
+# Roles whose columns evaluation data must carry: what the model reads, the label, and the
+# attributes fairness is judged on.
+REQUIRED_ROLES = (ColumnRole.FEATURE, ColumnRole.TARGET, ColumnRole.PROTECTED_ATTRIBUTE)
+_STDERR_TAIL = 2000
+
+
+def _format_of(data: bytes, filename: str) -> str:
+    name = filename.lower()
+    if name.endswith((".parquet", ".pq")) or data.startswith(b"PAR1"):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    raise InvalidInput(
+        f"The evaluation data file {filename!r} is neither Parquet nor CSV. Upload a .parquet "
+        "or .csv file.",
+        {"field": "file", "filename": filename},
+    )
+
+
+def _parse(data: bytes, fmt: str) -> pd.DataFrame:
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(data))
+        return pd.read_csv(io.BytesIO(data))
+    except Exception as exc:  # pyarrow and pandas raise many kinds; all mean "unreadable"
+        raise MalformedUpload(
+            f"The evaluation data is not readable {fmt.upper()}: {exc}. Check the file, or "
+            "upload it again.",
+            {"field": "file", "format": fmt},
+        ) from None
+
+
+def _type_ok(series: pd.Series, column: Column) -> bool:
+    values = series.dropna()
+    kind = series.dtype.kind
+    if column.dtype == ColumnType.FLOAT:
+        return kind in "iuf" or (kind == "b")
+    if column.dtype == ColumnType.INTEGER:
+        if kind in "iu":
+            return True
+        return kind == "f" and bool((values == values.round()).all())
+    if column.dtype == ColumnType.BOOLEAN:
+        return kind == "b" or (kind in "iu" and bool(values.isin([0, 1]).all()))
+    if column.dtype == ColumnType.STRING:
+        return kind in "OSU" or isinstance(series.dtype, pd.StringDtype)
+    if column.dtype == ColumnType.CATEGORICAL:
+        return kind != "f" or isinstance(series.dtype, pd.CategoricalDtype)
+    # DATETIME: datetime values, or text that parses as dates.
+    if kind == "M":
+        return True
+    try:
+        pd.to_datetime(values)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def check_against_signature(frame: pd.DataFrame, signature: Signature) -> None:
+    """Refuse data that does not fit the version's signature, naming the column and the fix."""
+    if frame.empty:
+        raise InvalidInput(
+            "The evaluation data has no rows. Upload labelled rows to evaluate on.",
+            {"field": "file"},
+        )
+    by_name = {c.name: c for c in signature.columns}
+    for name in frame.columns:
+        if str(name) not in by_name:
+            raise InvalidInput(
+                f"The evaluation data has column {name!r}, which is not in the version's "
+                f"signature. Remove it, or register a version whose signature has it "
+                f"(signature columns: {', '.join(by_name)}).",
+                {"field": "file", "column": str(name)},
+            )
+    for column in signature.columns:
+        if column.role in REQUIRED_ROLES and column.name not in frame.columns:
+            raise InvalidInput(
+                f"The evaluation data lacks column {column.name!r} ({column.role}, "
+                f"{column.dtype}). Add it: evaluation needs every feature, the target and the "
+                "protected attributes.",
+                {"field": "file", "column": column.name, "expected": str(column.dtype)},
+            )
+        if column.name not in frame.columns:
+            continue
+        series = frame[column.name]
+        if not _type_ok(series, column):
+            raise InvalidInput(
+                f"Column {column.name!r} of the evaluation data holds {series.dtype} values; "
+                f"the signature expects {column.dtype}.",
+                {"field": "file", "column": column.name, "expected": str(column.dtype)},
+            )
+        if not column.nullable and bool(series.isna().any()):
+            raise InvalidInput(
+                f"Column {column.name!r} of the evaluation data has missing values; the "
+                "signature says it is never empty.",
+                {"field": "file", "column": column.name},
+            )
+
+
+def _read_limited(stream: BinaryIO, limit: int) -> bytes:
+    from keel.errors import PayloadTooLarge
+
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"Evaluation data may be at most {limit} bytes; raise KEEL_MAX_ARTIFACT_BYTES on "
+            "the server to allow more.",
+            {"field": "file", "limit_bytes": limit},
+        )
+    return data
+
+
+def _child_env() -> dict[str, str]:
+    """A small environment: no server secrets, one BLAS thread (less address space reserved)."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = "1"
+    return env
 
 
 class Evaluation:
     """Evaluation datasets, scan reports and sandboxed evaluation runs."""
 
+    def __init__(
+        self, store: SqlEvaluationStore, registry: Registry, *, max_dataset_bytes: int
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.max_dataset_bytes = max_dataset_bytes
+
     def scan_report(self, sha256: str) -> ScanReport | None:
         """The stored security scan of the artifact with this SHA-256, if any."""
-        raise NotImplementedError
+        return self.store.get_scan(sha256)
 
     def dataset(self, model: str, version: int) -> EvaluationDataset | None:
-        """The evaluation dataset attached to a version, if any."""
-        raise NotImplementedError
+        """The evaluation dataset attached to a version, if any (`NotFound` for no version)."""
+        return self.store.get_dataset(model, version)
 
     def attach_dataset(
         self, by: Principal, model: str, version: int, stream: BinaryIO, filename: str
     ) -> EvaluationDataset:
-        """Validate a Parquet or CSV file against the version's signature and attach it."""
-        raise NotImplementedError
+        """Validate a Parquet or CSV file against the version's signature and attach it.
+
+        Nothing is stored unless the file parses and fits the signature; the record is audited.
+        """
+        found = self.registry.get_version(model, version)
+        authorize(by, Permission.WRITE, self.registry.get_model(model).team)
+        data = _read_limited(stream, self.max_dataset_bytes)
+        fmt = _format_of(data, filename)
+        frame = _parse(data, fmt)
+        check_against_signature(frame, found.signature)
+        stored = self.registry.artifacts.put_bytes(data, max_bytes=self.max_dataset_bytes)
+        return self.store.put_dataset(
+            EvaluationDataset(
+                model=found.model,
+                version=found.version,
+                sha256=stored.sha256,
+                format=fmt,
+                rows=len(frame),
+                columns=tuple(str(c) for c in frame.columns),
+                uploaded_by=by.name,
+                uploaded_at=datetime.now(UTC),
+            )
+        )
 
     def evaluate(
         self,
@@ -42,4 +215,126 @@ class Evaluation:
         Raises `UnsafeArtifact` when the artifact has no scan or an unsafe one (it is never
         loaded), `EvaluationFailed` with the child's error otherwise.
         """
-        raise NotImplementedError
+        found = self.registry.get_version(model, version)
+        self._check_safe(found)
+        if found.artifact.flavor not in EVALUABLE_FLAVORS:
+            raise EvaluationFailed(
+                f"Keel evaluates scikit-learn, joblib and pickle artifacts; {model} v{version} "
+                f"is {found.artifact.flavor}.",
+                {"model": model, "version": version, "flavor": str(found.artifact.flavor)},
+            )
+        data_version = version if data_of_version is None else data_of_version
+        dataset = self.store.get_dataset(model, data_version)
+        if dataset is None:
+            raise EvaluationFailed(
+                f"{model} v{data_version} has no evaluation data. Attach it with "
+                f"`keel eval-data attach {model} {data_version} FILE`.",
+                {"model": model, "version": data_version, "cause": "no_data"},
+            )
+        with tempfile.TemporaryDirectory(prefix="keel-eval-") as tmp:
+            workdir = Path(tmp)
+            self._copy(found.artifact.sha256, workdir / "model.bin")
+            self._copy(dataset.sha256, workdir / "data.bin")
+            request = {
+                "model_sha256": found.artifact.sha256,
+                "data_sha256": dataset.sha256,
+                "data_format": dataset.format,
+                "flavor": str(found.artifact.flavor),
+                "features": [c.name for c in found.signature.features],
+                "spec": spec.to_dict(),
+            }
+            (workdir / "request.json").write_text(json.dumps(request))
+            result = self._run_child(workdir, spec, model, version)
+        return EvaluationReport.from_dict(result)
+
+    def _check_safe(self, found: ModelVersion) -> None:
+        report = self.store.get_scan(found.artifact.sha256)
+        details = {"model": found.model, "version": found.version, "sha256": found.artifact.sha256}
+        if report is None:
+            raise UnsafeArtifact(
+                f"{found.model} v{found.version}'s artifact has no security scan, so Keel will "
+                "not load it. Register it again to have it scanned.",
+                details,
+            )
+        if not report.safe:
+            worst = next((f.message for f in report.findings if f.severity != "LIKELY_SAFE"), "")
+            raise UnsafeArtifact(
+                f"{found.model} v{found.version}'s artifact failed the security scan "
+                f"({worst}); Keel will not load it. Re-export the model without the flagged "
+                "code and register a new version.",
+                {**details, "findings": [f.message for f in report.findings]},
+            )
+
+    def _copy(self, sha256: str, target: Path) -> None:
+        with target.open("wb") as out:
+            for chunk in self.registry.artifacts.iter_verified(sha256):
+                out.write(chunk)
+
+    def _run_child(
+        self, workdir: Path, spec: EvaluationSpec, model: str, version: int
+    ) -> dict[str, Any]:
+        details: dict[str, Any] = {"model": model, "version": version}
+        with _child(workdir) as child:
+            try:
+                _, stderr = child.communicate(timeout=spec.time_limit_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(child)
+                raise EvaluationFailed(
+                    f"Evaluating {model} v{version} took longer than {spec.time_limit_s:g} s and "
+                    "was stopped. Raise the policy's time limit or use a smaller evaluation "
+                    "dataset.",
+                    {**details, "cause": "timeout", "limit_s": spec.time_limit_s},
+                ) from None
+        result_path = workdir / "result.json"
+        if not result_path.exists():
+            if child.returncode == EXIT_OUT_OF_MEMORY:
+                raise self._memory_error(spec, details)
+            tail = stderr.decode(errors="replace")[-_STDERR_TAIL:]
+            raise EvaluationFailed(
+                f"The evaluation process for {model} v{version} died (exit code "
+                f"{child.returncode}) without a result. {tail}".strip(),
+                {**details, "cause": "crash", "exit_code": child.returncode},
+            )
+        result = json.loads(result_path.read_text())
+        if result["ok"]:
+            return dict(result["report"])
+        if result["kind"] == "memory":
+            raise self._memory_error(spec, details)
+        raise EvaluationFailed(
+            f"Evaluating {model} v{version} failed: {result['message']}",
+            {**details, "cause": result["kind"]},
+        )
+
+    @staticmethod
+    def _memory_error(spec: EvaluationSpec, details: dict[str, Any]) -> EvaluationFailed:
+        return EvaluationFailed(
+            f"Evaluating {details['model']} v{details['version']} needed more than "
+            f"{spec.memory_limit_mb} MB of memory and was stopped. Raise the policy's memory "
+            "limit or use a smaller evaluation dataset.",
+            {**details, "cause": "memory", "limit_mb": spec.memory_limit_mb},
+        )
+
+
+@contextmanager
+def _child(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """The evaluation child in its own session (so a timeout kills everything it started)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
+        cwd=workdir,
+        env=_child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            _kill_group(child)
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.communicate()

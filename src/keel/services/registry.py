@@ -22,6 +22,7 @@ from keel.domain.registry import (
     VersionDraft,
 )
 from keel.errors import Conflict, InvalidInput, MalformedUpload
+from keel.services.scanning import ArtifactScanner
 from keel.store.artifacts import ArtifactStore
 from keel.store.registry_store import RegistryStore
 
@@ -72,11 +73,18 @@ class Registry:
     """The registry's rules over a metadata store and an artifact store."""
 
     def __init__(
-        self, store: RegistryStore, artifacts: ArtifactStore, *, max_artifact_bytes: int
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        *,
+        max_artifact_bytes: int,
+        scanner: ArtifactScanner | None = None,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.max_artifact_bytes = max_artifact_bytes
+        # Scans every stored artifact before its version is recorded (see services/scanning).
+        self.scanner = scanner
 
     # -- teams and models ----------------------------------------------------------------------
 
@@ -155,6 +163,10 @@ class Registry:
             flavor=detect_flavor(head, filename),
             filename=filename or "artifact",
         )
+        if self.scanner is not None:
+            # Stored by SHA-256 before the version exists; unsafe artifacts are still registered
+            # (governance fails them with this evidence) but never loaded.
+            self.scanner.scan(artifact, by.name)
         return self.store.create_version(model, artifact, draft, by.name)
 
     def get_version(self, model: str, version: int) -> ModelVersion:
