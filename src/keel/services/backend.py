@@ -9,13 +9,16 @@ from sqlalchemy import Engine
 from keel.config import Settings
 from keel.errors import NotReady
 from keel.services.audit import AuditTrail
+from keel.services.evaluation import Evaluation
 from keel.services.identity import Identity
 from keel.services.registry import Registry
 from keel.services.risk import RiskClassification
+from keel.services.scanning import ArtifactScanner
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.audit import SqlAuditLog
+from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.risk import SqlRiskStore
 
@@ -28,14 +31,19 @@ class Backend:
     identity: Identity
     audit: AuditTrail
     risk: RiskClassification
+    evaluation: Evaluation
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
         engine = make_engine(settings.database_url)
         artifacts = ArtifactStore(settings.artifact_url, settings.artifact_storage_options)
         registry_store = SqlRegistryStore(engine)
+        evaluation_store = SqlEvaluationStore(engine)
         registry = Registry(
-            registry_store, artifacts, max_artifact_bytes=settings.max_artifact_bytes
+            registry_store,
+            artifacts,
+            max_artifact_bytes=settings.max_artifact_bytes,
+            scanner=ArtifactScanner(evaluation_store, artifacts),
         )
         return cls(
             settings=settings,
@@ -44,6 +52,9 @@ class Backend:
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
             risk=RiskClassification(SqlRiskStore(engine), registry_store),
+            evaluation=Evaluation(
+                evaluation_store, registry, max_dataset_bytes=settings.max_artifact_bytes
+            ),
         )
 
     def migrate(self) -> None:
