@@ -160,7 +160,9 @@ def _only(data: Mapping[str, Any], known: Sequence[str], path: Path, what: str) 
             raise PolicyProblem((*path, str(key)), f"unknown {what}; known: {', '.join(known)}")
 
 
-def _number(value: Any, path: Path, *, low: float | None = None, high: float | None = None) -> float:
+def _number(
+    value: Any, path: Path, *, low: float | None = None, high: float | None = None
+) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise PolicyProblem(path, f"must be a number, not {_kind(value)}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -187,8 +189,10 @@ def _metrics(value: Any, path: Path, *, kind: str) -> dict[str, float]:
     data = _mapping(value, path)
     _only(data, KNOWN_METRICS, path, "metric")
     high = 1.0 if kind == "drop" else None
-    return {name: _number(v, (*path, name), low=0.0 if kind == "drop" else None, high=high)
-            for name, v in data.items()}
+    return {
+        name: _number(v, (*path, name), low=0.0 if kind == "drop" else None, high=high)
+        for name, v in data.items()
+    }
 
 
 def _names(value: Any, path: Path) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from keel.config import Settings
 from keel.errors import NotReady
 from keel.services.audit import AuditTrail
 from keel.services.evaluation import Evaluation
+from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.registry import Registry
 from keel.services.risk import RiskClassification
@@ -19,6 +20,7 @@ from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.evaluation import SqlEvaluationStore
+from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.risk import SqlRiskStore
 
@@ -32,6 +34,7 @@ class Backend:
     audit: AuditTrail
     risk: RiskClassification
     evaluation: Evaluation
+    governance: Governance
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -45,6 +48,9 @@ class Backend:
             max_artifact_bytes=settings.max_artifact_bytes,
             scanner=ArtifactScanner(evaluation_store, artifacts),
         )
+        evaluation = Evaluation(
+            evaluation_store, registry, max_dataset_bytes=settings.max_artifact_bytes
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -52,9 +58,8 @@ class Backend:
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
             risk=RiskClassification(SqlRiskStore(engine), registry_store),
-            evaluation=Evaluation(
-                evaluation_store, registry, max_dataset_bytes=settings.max_artifact_bytes
-            ),
+            evaluation=evaluation,
+            governance=Governance(SqlGovernanceStore(engine), registry, evaluation),
         )
 
     def migrate(self) -> None:
