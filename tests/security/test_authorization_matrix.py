@@ -145,6 +145,17 @@ def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
     return "DELETE", "/api/v1/tokens/{own}", {}
 
 
+def _confirm_risk_tier(w: World) -> tuple[str, str, dict[str, Any]]:
+    # A fresh model already assessed minimal: answers that confirm the tier need only write
+    # access (changing a tier needs an approver, which tests/api/test_risk_api.py covers).
+    name = w.unique("assessed")
+    w.backend.registry.create_model(ADMIN, Model(name=name, team="risk", owner="ana"))
+    questions = w.backend.risk.questionnaire().questions
+    minimal = {q.id: False for q in questions if not q.follow_up}
+    w.backend.risk.assess(ADMIN, name, minimal)
+    return "POST", f"/api/v1/models/{name}/risk-assessments", {"json": {"answers": minimal}}
+
+
 # (route as the app names it, who may call it, how to build one request)
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
@@ -220,6 +231,13 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/audit", "admin", _json("GET", "/api/v1/audit")),
     ("GET /api/v1/audit/head", "admin", _json("GET", "/api/v1/audit/head")),
     ("GET /api/v1/audit/verify", "admin", _json("GET", "/api/v1/audit/verify")),
+    ("GET /api/v1/risk/questionnaire", "read", _json("GET", "/api/v1/risk/questionnaire")),
+    (
+        "GET /api/v1/models/{name}/risk-assessments",
+        "read",
+        _json("GET", "/api/v1/models/churn/risk-assessments"),
+    ),
+    ("POST /api/v1/models/{name}/risk-assessments", "write", _confirm_risk_tier),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}

@@ -84,6 +84,8 @@ class Environment:
 
 @dataclass(frozen=True)
 class ModelCard:
+    """What people need to know about a version; the last three are EU AI Act Annex IV fields."""
+
     intended_use: str = ""
     out_of_scope_uses: str = ""
     limitations: str = ""
@@ -91,6 +93,9 @@ class ModelCard:
     training_data: str = ""
     evaluation_data: str = ""
     caveats: str = ""
+    human_oversight: str = ""  # Art. 14, Annex IV 2(e): who can intervene, how
+    post_market_monitoring: str = ""  # Art. 72, Annex IV 9: the monitoring plan
+    design_choices: str = ""  # Annex IV 2(b): key design choices, rationale and assumptions
 
 
 @dataclass(frozen=True)

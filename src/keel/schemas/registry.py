@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.registry import ArtifactFlavor, RiskTier
@@ -47,13 +49,28 @@ class ModelIn(WireIn):
 
 
 class ModelPatch(WireIn):
-    """Fields to change; those left out stay as they are."""
+    """Fields to change; those left out stay as they are.
+
+    ``risk_tier`` is not one of them: a tier comes only from a risk assessment.
+    """
 
     team: ShortText | None = None
     owner: ShortText | None = None
     description: Text | None = None
     use_case: Text | None = None
     tags: list[ShortText] | None = Field(default=None, max_length=64)
+
+    # Accepted only to be refused with directions (hidden from the OpenAPI schema).
+    risk_tier: SkipJsonSchema[Any] = Field(default=None, exclude=True)
+
+    @field_validator("risk_tier")
+    @classmethod
+    def _no_risk_tier(cls, value: Any) -> Any:
+        raise PydanticCustomError(
+            "risk_tier_read_only",
+            "a model's risk tier is set only by a risk assessment: run `keel risk assess MODEL` "
+            "(or POST /api/v1/models/{name}/risk-assessments); changing a tier needs an approver",
+        )
 
 
 class ModelOut(WireOut):
@@ -112,6 +129,9 @@ class ModelCardSpec(WireIn):
     training_data: Text = ""
     evaluation_data: Text = ""
     caveats: Text = ""
+    human_oversight: Text = ""
+    post_market_monitoring: Text = ""
+    design_choices: Text = ""
 
 
 class VersionIn(WireIn):

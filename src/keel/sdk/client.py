@@ -43,8 +43,10 @@ from keel.schemas import (
 from keel.sdk import artifacts
 from keel.sdk.artifacts import Progress
 from keel.sdk.credentials import discover_token
+from keel.sdk.documents import DocumentsMixin
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
+from keel.sdk.risk import RiskMixin
 from keel.sdk.types import ModelVersion, NewToken
 from keel.sdk.validation import validated
 
@@ -58,7 +60,7 @@ _API = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
 
 
-class Client:
+class Client(RiskMixin, DocumentsMixin):
     """A connection to one Keel server.
 
     ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``. ``token`` is sent as a

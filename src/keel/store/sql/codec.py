@@ -85,8 +85,12 @@ def environment_from_json(data: dict[str, Any]) -> Environment:
     return Environment(python_version=data.get("python_version"), packages=data["packages"])
 
 
+_CARD_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelCard))
+
+
 def card_from_json(data: dict[str, Any]) -> ModelCard:
-    return ModelCard(**data)
+    """The stored card; rows written before a field existed read it as empty."""
+    return ModelCard(**{k: str(v) for k, v in data.items() if k in _CARD_FIELDS})
 
 
 def artifact_from_row(row: Row[Any]) -> Artifact:
