@@ -201,4 +201,5 @@ audit_head = Table(
 # Each area's tables live in their own module on the same `metadata`; importing them here means
 # whoever compares or creates `metadata` sees every table.
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
+from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
