@@ -21,6 +21,7 @@ from tests import pg_cluster
 from keel.config import Settings
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
+from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.tokens import hint, new_token
 from keel.server import build_app
 from keel.services.backend import Backend
@@ -156,6 +157,30 @@ def _confirm_risk_tier(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", f"/api/v1/models/{name}/risk-assessments", {"json": {"answers": minimal}}
 
 
+EVAL_CSV = b"x,y\n0.5,1\n0.1,0\n"
+
+
+def _evaluable_version(w: World) -> int:
+    signature = Signature(
+        (Column("x", ColumnType.FLOAT), Column("y", ColumnType.INTEGER, ColumnRole.TARGET))
+    )
+    version = w.backend.registry.register_version(
+        ADMIN, "churn", io.BytesIO(b"model bytes"), "m.bin", VersionDraft(signature=signature)
+    )
+    return version.version
+
+
+def _attach_eval_data(w: World) -> tuple[str, str, dict[str, Any]]:
+    path = f"/api/v1/models/churn/versions/{_evaluable_version(w)}/evaluation-data"
+    return "PUT", path, {"files": {"file": ("eval.csv", EVAL_CSV)}}
+
+
+def _get_eval_data(w: World) -> tuple[str, str, dict[str, Any]]:
+    version = _evaluable_version(w)
+    w.backend.evaluation.attach_dataset(ADMIN, "churn", version, io.BytesIO(EVAL_CSV), "e.csv")
+    return "GET", f"/api/v1/models/churn/versions/{version}/evaluation-data", {}
+
+
 # (route as the app names it, who may call it, how to build one request)
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
@@ -188,6 +213,9 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/models/{name}/versions", "read", _json("GET", "/api/v1/models/churn/versions")),
     ("GET /api/v1/models/{name}/versions/{version}", "read", _version_path("")),
     ("GET /api/v1/models/{name}/versions/{version}/artifact", "read", _version_path("/artifact")),
+    ("PUT /api/v1/models/{name}/versions/{version}/evaluation-data", "write", _attach_eval_data),
+    ("GET /api/v1/models/{name}/versions/{version}/evaluation-data", "read", _get_eval_data),
+    ("GET /api/v1/models/{name}/versions/{version}/scan", "read", _version_path("/scan")),
     (
         "POST /api/v1/models/{name}/versions/{version}/status",
         "write",

@@ -15,7 +15,8 @@ class BodySizeLimit:
     """Pure ASGI middleware: 413 on a declared Content-Length over the limit, and an aborted
     request when a chunked body grows past it (Starlette's BaseHTTPMiddleware would buffer it).
 
-    Version uploads get the artifact limit; every other body gets the JSON request limit.
+    Version and evaluation-data uploads get the artifact limit; every other body gets the JSON
+    request limit.
     Our own rather than Starlette's ``RequestBodyLimitMiddleware`` because that one answers with
     its own plain body, and ours must answer in the error envelope naming the setting to raise.
     """
@@ -27,7 +28,10 @@ class BodySizeLimit:
         self.max_artifact_bytes = max_artifact_bytes
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
-        if scope["method"] == "POST" and str(scope["path"]).endswith("/versions"):
+        path = str(scope["path"])
+        if (scope["method"] == "POST" and path.endswith("/versions")) or (
+            scope["method"] == "PUT" and path.endswith("/evaluation-data")
+        ):
             return self.max_upload_bytes, (
                 f"An artifact may be at most {self.max_artifact_bytes} bytes; "
                 "raise KEEL_MAX_ARTIFACT_BYTES on the server to allow larger models."
