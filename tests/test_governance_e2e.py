@@ -111,9 +111,12 @@ class World:
     def attach(self, version: int) -> None:
         buffer = io.BytesIO()
         self.holdout.to_parquet(buffer)
-        buffer.seek(0)
-        dana = Principal("dana", grants=(Grant(Role.CONTRIBUTOR, "risk"),))
-        self.backend.evaluation.attach_dataset(dana, MODEL, version, buffer, "holdout.parquet")
+        response = self.client.put(
+            f"{API}/versions/{version}/evaluation-data",
+            files={"file": ("holdout.parquet", buffer.getvalue())},
+            headers=self.people["dana"],
+        )
+        assert response.status_code in (200, 201), response.text
 
     def run_gates(self, version: int) -> dict[str, Any]:
         response = self.client.post(

@@ -94,6 +94,9 @@ def _world(backend: Backend) -> World:
     revoked, info = identity.create_token(ADMIN, principal="cara", name="gone")
     identity.revoke_token(ADMIN, info.id)
     tokens["revoked"] = revoked
+    # No gate required for unassessed models here, so promotion succeeds for whoever may promote
+    # (the gates themselves are tested in tests/test_governance_e2e.py).
+    backend.governance.apply_policy(ADMIN, "tier: unassessed\nchecks: {}\n")
     return World(TestClient(build_app(backend), raise_server_exceptions=False), backend, tokens)
 
 
@@ -266,11 +269,51 @@ MATRIX: list[tuple[str, str, Request]] = [
         _json("GET", "/api/v1/models/churn/risk-assessments"),
     ),
     ("POST /api/v1/models/{name}/risk-assessments", "write", _confirm_risk_tier),
+    ("GET /api/v1/policies", "read", _json("GET", "/api/v1/policies")),
+    (
+        "POST /api/v1/policies",
+        "admin",
+        _json("POST", "/api/v1/policies", lambda w: {"source": "tier: minimal\nchecks: {}\n"}),
+    ),
+    ("GET /api/v1/policies/{tier}", "read", _json("GET", "/api/v1/policies/high")),
+    (
+        "GET /api/v1/policies/{tier}/versions",
+        "read",
+        _json("GET", "/api/v1/policies/high/versions"),
+    ),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/gates/run",
+        "write",
+        _version_path("/gates/run", "POST"),
+    ),
+    ("GET /api/v1/models/{name}/versions/{version}/gates", "read", _version_path("/gates")),
+    (
+        "GET /api/v1/models/{name}/versions/{version}/gates/history",
+        "read",
+        _version_path("/gates/history"),
+    ),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/approvals",
+        "approve",
+        _version_path("/approvals", "POST", {"decision": "reject", "comment": "not this one"}),
+    ),
+    ("GET /api/v1/models/{name}/versions/{version}/approvals", "read", _version_path("/approvals")),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/promote",
+        "write",
+        _version_path("/promote", "POST"),
+    ),
+    (
+        "GET /api/v1/models/{name}/promotions",
+        "read",
+        _json("GET", "/api/v1/models/churn/promotions"),
+    ),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}
 ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "admin"}
 WRITERS_OF_RISK = {"contributor", "approver", "admin"}
+APPROVERS_OF_RISK = {"approver", "admin"}
 
 
 def expected(access: str, caller: str) -> int:
@@ -285,6 +328,8 @@ def expected(access: str, caller: str) -> int:
         return 200 if caller in ROLE_HOLDERS else 403
     if access == "write":
         return 200 if caller in WRITERS_OF_RISK else 403
+    if access == "approve":
+        return 200 if caller in APPROVERS_OF_RISK else 403
     assert access == "admin"
     return 200 if caller == "admin" else 403
 

@@ -375,8 +375,8 @@ class Governance:
             return unavailable(
                 GateOutcome.PENDING,
                 "no evaluation data attached",
-                f"attach an evaluation dataset (Parquet or CSV with the target column) to "
-                f"{model} version {version}, then run the gates again",
+                "attach evaluation data, a Parquet or CSV file with the signature's columns "
+                f"(keel eval-data attach {model} {version} FILE), then run the gates again",
             )
         try:
             spec = EvaluationSpec.from_signature(
