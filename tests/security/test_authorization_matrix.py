@@ -269,6 +269,15 @@ MATRIX: list[tuple[str, str, Request]] = [
         _json("GET", "/api/v1/models/churn/risk-assessments"),
     ),
     ("POST /api/v1/models/{name}/risk-assessments", "write", _confirm_risk_tier),
+    (
+        "GET /api/v1/models/{name}/documents",
+        "read",
+        lambda w: (
+            "GET",
+            "/api/v1/models/churn/documents",
+            {"params": {"version": w.new_version(), "format": "json"}},
+        ),
+    ),
     ("GET /api/v1/policies", "read", _json("GET", "/api/v1/policies")),
     (
         "POST /api/v1/policies",

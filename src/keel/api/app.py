@@ -14,6 +14,7 @@ from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
 from keel.api.routers import evaluation as evaluation_routes
+from keel.api.routers import documents as documents_routes
 from keel.api.routers import risk as risk_routes
 from keel.services.backend import Backend
 
@@ -56,6 +57,7 @@ def create_app(backend: Backend) -> FastAPI:
         tokens.router,
         audit.router,
         risk_routes.router,
+        documents_routes.router,
         evaluation_routes.router,
     ):
         app.include_router(router)

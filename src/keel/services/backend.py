@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from keel.config import Settings
 from keel.errors import NotReady
 from keel.services.audit import AuditTrail
+from keel.services.compliance import ComplianceDocuments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -35,6 +36,7 @@ class Backend:
     risk: RiskClassification
     evaluation: Evaluation
     governance: Governance
+    compliance: ComplianceDocuments
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -51,15 +53,18 @@ class Backend:
         evaluation = Evaluation(
             evaluation_store, registry, max_dataset_bytes=settings.max_artifact_bytes
         )
+        risk = RiskClassification(SqlRiskStore(engine), registry_store)
+        governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
         return cls(
             settings=settings,
             engine=engine,
             registry=registry,
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
-            risk=RiskClassification(SqlRiskStore(engine), registry_store),
+            risk=risk,
             evaluation=evaluation,
-            governance=Governance(SqlGovernanceStore(engine), registry, evaluation),
+            governance=governance,
+            compliance=ComplianceDocuments(registry, risk, governance, evaluation),
         )
 
     def migrate(self) -> None:
