@@ -1,0 +1,130 @@
+"""`keel policy|gates|approve|reject|promote` against the real app, in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pytest
+from sklearn.dummy import DummyClassifier
+from tests.cli.conftest import Keel
+
+from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
+from keel.domain.registry import Environment, Model, VersionDraft
+from keel.services.backend import Backend
+
+ROOT = Principal("root", grants=(Grant(Role.ADMIN),))
+DANA = Principal("dana", grants=(Grant(Role.CONTRIBUTOR, "risk"),))
+POLICY = """\
+# unassessed models here: a clean artifact and one approval
+tier: unassessed
+checks:
+  security:
+    require_pinned_environment: true
+  signoff:
+    approvals: 1
+"""
+
+
+def _register(backend: Backend, packages: dict[str, str]) -> int:
+    buffer = io.BytesIO()
+    joblib.dump(DummyClassifier().fit([[0], [1]], [0, 1]), buffer)
+    buffer.seek(0)
+    draft = VersionDraft(environment=Environment("3.11.9", packages))
+    return backend.registry.register_version(DANA, "credit", buffer, "m.joblib", draft).version
+
+
+@pytest.fixture
+def credit(keel_backend: Backend) -> Backend:
+    keel_backend.registry.create_team(ROOT, "risk")
+    keel_backend.identity.create_principal(ROOT, "dana", PrincipalKind.USER)
+    keel_backend.identity.grant(ROOT, "dana", Role.CONTRIBUTOR, "risk")
+    keel_backend.registry.create_model(ROOT, Model(name="credit", team="risk", owner="ana"))
+    return keel_backend
+
+
+def _json(text: str) -> Any:
+    return json.loads(text)
+
+
+def test_policy_apply_refuses_a_bad_file_with_its_line(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    bad = tmp_path / "strict.yaml"
+    bad.write_text("tier: high\nchecks:\n  perfomance: {}\n")
+    refused = keel_cli("policy", "apply", str(bad))
+    assert refused.exit_code == 1
+    assert "strict.yaml line 3: checks.perfomance: unknown check" in refused.output
+
+    good = tmp_path / "unassessed.yaml"
+    good.write_text(POLICY)
+    applied = keel_cli("policy", "apply", str(good), "--json")
+    assert applied.exit_code == 0, applied.output
+    assert (_json(applied.stdout)["tier"], _json(applied.stdout)["version"]) == ("unassessed", 1)
+    shown = _json(keel_cli("policy", "show", "unassessed", "--json").stdout)
+    assert shown["source"] == POLICY
+    default = _json(keel_cli("policy", "show", "unassessed", "--version", "0", "--json").stdout)
+    assert default["policy"]["checks"]["signoff"]["from_teams"] == {"compliance": 1}
+
+
+def test_gates_approve_and_promote_from_the_terminal(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    assert keel_cli("policy", "apply", str(tmp_path / "p.yaml")).exit_code == 0
+    version = _register(credit, {"scikit-learn": "1.5.2"})
+
+    ran = keel_cli("gates", "run", "credit", str(version), "--json")
+    assert ran.exit_code == 0, ran.output
+    outcomes = {g["gate"]: g["outcome"] for g in _json(ran.stdout)["gates"]}
+    assert outcomes == {
+        "performance": "not_required",
+        "security": "passed",
+        "fairness": "not_required",
+        "signoff": "pending",
+    }
+
+    blocked = keel_cli("promote", "credit", str(version))
+    assert blocked.exit_code == 1
+    assert "signoff gate pending" in blocked.output
+
+    missing = keel_cli("approve", "credit", str(version))
+    assert missing.exit_code != 0  # -m is required
+    approved = keel_cli("approve", "credit", str(version), "-m", "scan clean, env pinned")
+    assert approved.exit_code == 0, approved.output
+    status = _json(keel_cli("gates", "status", "credit", str(version), "--json").stdout)
+    assert status["promotable"] is True
+    assert [a["actor"] for a in status["approvals"]] == ["admin"]
+
+    promoted = keel_cli("promote", "credit", str(version), "--json")
+    assert promoted.exit_code == 0, promoted.output
+    assert _json(promoted.stdout)["break_glass"] is False
+
+
+def test_break_glass_and_reject_from_the_terminal(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    assert keel_cli("policy", "apply", str(tmp_path / "p.yaml")).exit_code == 0
+    loose = _register(credit, {"scikit-learn": ">=1.0"})
+    ran = _json(keel_cli("gates", "run", "credit", str(loose), "--json").stdout)
+    security = next(g for g in ran["gates"] if g["gate"] == "security")
+    assert security["outcome"] == "failed"
+    assert "scikit-learn '>=1.0'" in security["to_pass"]
+
+    forced = keel_cli("promote", "credit", str(loose), "--break-glass", "outage fix", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert (_json(forced.stdout)["break_glass"], _json(forced.stdout)["justification"]) == (
+        True,
+        "outage fix",
+    )
+
+    other = _register(credit, {"scikit-learn": "1.5.2"})
+    rejected = keel_cli("reject", "credit", str(other), "-m", "wrong training window")
+    assert rejected.exit_code == 0, rejected.output
+    again = keel_cli("gates", "run", "credit", str(other))
+    assert again.exit_code == 1
+    assert "candidacy is over" in again.output
