@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -24,7 +25,8 @@ def ok(result: Result) -> Result:
 
 @pytest.fixture
 def churn(keel_cli: Keel, tmp_path: Path) -> str:
-    """Ana, a contributor of risk, registers churn and its first version: events 4 to 9."""
+    """Ana, a contributor of risk, registers churn and its first version: events 4 to 10
+    (the artifact's security scan is one of them)."""
     ok(keel_cli("teams", "create", "risk"))
     ok(keel_cli("users", "create", "ana", "--role", "contributor", "--team", "risk"))
     ana = ok(keel_cli("tokens", "create", "--user", "ana")).stdout.strip()
@@ -44,6 +46,7 @@ def test_audit_log_shows_who_registered_what(keel_cli: Keel, churn: str) -> None
     events = json.loads(ok(keel_cli("audit", "log", "--actor", "ana")).stdout)
     assert [(e["action"], e["subject_type"], e["subject_id"]) for e in events] == [
         ("model.create", "model", "churn"),
+        ("artifact.scan", "artifact", hashlib.sha256(b"weights").hexdigest()),
         ("version.register", "model_version", "churn/1"),
     ]
 
@@ -55,7 +58,7 @@ def test_audit_log_filters(keel_cli: Keel, churn: str) -> None:
     assert actions("--action", "model.create") == ["model.create"]
     assert actions("--subject", "principal:ana") == ["principal.create", "role.grant"]
     assert actions("--subject", "model_version") == ["version.register"]
-    assert len(actions("--since", "2000-01-01")) == 9
+    assert len(actions("--since", "2000-01-01")) == 10
     assert actions("--since", "2999-01-01T00:00:00+02:00") == []
 
 
@@ -63,8 +66,8 @@ def test_audit_log_limit_says_when_there_is_more(keel_cli: Keel, churn: str) -> 
     result = ok(keel_cli("audit", "log", "--limit", "2"))
     assert [e["seq"] for e in json.loads(result.stdout)] == [1, 2]
     assert "Showing the first 2 matching events" in result.stderr
-    everything = ok(keel_cli("audit", "log", "--limit", "9"))
-    assert len(json.loads(everything.stdout)) == 9
+    everything = ok(keel_cli("audit", "log", "--limit", "10"))
+    assert len(json.loads(everything.stdout)) == 10
     assert everything.stderr == ""
 
 
@@ -78,7 +81,7 @@ def test_audit_head_prints_the_anchor_alone(keel_cli: Keel, churn: str) -> None:
     head = ok(keel_cli("audit", "head")).stdout
     match = ANCHOR.fullmatch(head.strip())
     assert match is not None and head.endswith("\n")
-    assert match.group(1) == "9"
+    assert match.group(1) == "10"
     as_json = json.loads(ok(keel_cli("audit", "head", "--json")).stdout)
     assert as_json["anchor"] == head.strip()
 
@@ -86,10 +89,10 @@ def test_audit_head_prints_the_anchor_alone(keel_cli: Keel, churn: str) -> None:
 def test_audit_verify_an_intact_trail(keel_cli: Keel, churn: str) -> None:
     anchor = ok(keel_cli("audit", "head")).stdout.strip()
     result = ok(keel_cli("audit", "verify"))
-    assert result.stdout == f"intact: 9 events, head {anchor}\n"
+    assert result.stdout == f"intact: 10 events, head {anchor}\n"
     assert ok(keel_cli("audit", "verify", "--anchor", anchor)).stdout.startswith("intact: ")
     as_json = json.loads(ok(keel_cli("audit", "verify", "--json")).stdout)
-    assert (as_json["intact"], as_json["checked"], as_json["broken_seq"]) == (True, 9, None)
+    assert (as_json["intact"], as_json["checked"], as_json["broken_seq"]) == (True, 10, None)
 
 
 def test_audit_verify_names_the_edited_event_and_exits_1(
@@ -109,10 +112,10 @@ def test_audit_verify_names_the_edited_event_and_exits_1(
 def test_audit_verify_notices_a_deleted_last_event(
     keel_cli: Keel, churn: str, keel_backend: Backend
 ) -> None:
-    tamper(keel_backend, "DELETE FROM audit_events WHERE seq = 9")
+    tamper(keel_backend, "DELETE FROM audit_events WHERE seq = 10")
     result = keel_cli("audit", "verify")
     assert result.exit_code == 1
-    assert "breaks at seq 9" in result.stdout
+    assert "breaks at seq 10" in result.stdout
     assert "deleted" in result.stdout
 
 
