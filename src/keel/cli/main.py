@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import audit, evaluation, identity, registry, server
+from keel.cli import audit, documents, evaluation, identity, registry, risk, server
 
 app = typer.Typer(
     name="keel",
@@ -56,3 +56,5 @@ app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(evaluation.eval_data_app, name="eval-data")
 app.add_typer(evaluation.scan_app, name="scan")
+app.add_typer(risk.risk_app, name="risk")
+app.add_typer(documents.docs_app, name="docs")
