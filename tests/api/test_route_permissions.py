@@ -80,13 +80,13 @@ def test_only_health_metrics_sign_in_and_docs_are_public(app: FastAPI) -> None:
     assert public == PUBLIC_ROUTES
 
 
-def test_writes_need_write_or_admin(app: FastAPI) -> None:
+def test_writes_need_write_approve_or_admin(app: FastAPI) -> None:
     # Any authenticated caller may manage its own tokens; every other write needs a role.
     own_tokens = {"POST /api/v1/tokens", "DELETE /api/v1/tokens/{token_id}"}
     signing_in = {"POST /login", "POST /logout"}
     for name, perms in _permissions(app).items():
         if name.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}:
-            allowed = {Permission.WRITE, Permission.ADMIN}
+            allowed = {Permission.WRITE, Permission.APPROVE, Permission.ADMIN}
             if name in own_tokens:
                 allowed = {Permission.AUTHENTICATED}
             if name in signing_in:

@@ -194,8 +194,9 @@ class Registry:
     ) -> ModelVersion:
         if status in GOVERNED_STATUSES:
             raise Conflict(
-                f"A version becomes '{status}' only through governance (gates, sign-off and "
-                "promotion), which this server does not run yet.",
+                f"A version becomes '{status}' only through governance: run the gates "
+                "(keel gates run MODEL VERSION), get the sign-off the policy asks for, then "
+                "keel promote MODEL VERSION.",
                 {"status": str(status)},
             )
         self._writable(by, model)
@@ -207,8 +208,8 @@ class Registry:
         check_alias(alias)
         if alias in GOVERNED_ALIASES:
             raise Conflict(
-                f"The '{alias}' alias is set only by promotion through governance's gates, which "
-                "this server does not run yet. Use another alias (e.g. 'champion') meanwhile.",
+                f"The '{alias}' alias is set only by promotion through governance's gates: "
+                "keel promote MODEL VERSION (POST .../versions/{n}/promote).",
                 {"alias": alias},
             )
         self._writable(by, model)
