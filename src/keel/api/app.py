@@ -13,8 +13,9 @@ from keel.api.errors import install_error_handlers
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
-from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import documents as documents_routes
+from keel.api.routers import evaluation as evaluation_routes
+from keel.api.routers import governance as governance_routes
 from keel.api.routers import risk as risk_routes
 from keel.services.backend import Backend
 
@@ -58,6 +59,7 @@ def create_app(backend: Backend) -> FastAPI:
         audit.router,
         risk_routes.router,
         documents_routes.router,
+        governance_routes.router,
         evaluation_routes.router,
     ):
         app.include_router(router)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import audit, documents, evaluation, identity, registry, risk, server
+from keel.cli import audit, documents, evaluation, governance, identity, registry, risk, server
 
 app = typer.Typer(
     name="keel",
@@ -56,5 +56,10 @@ app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(evaluation.eval_data_app, name="eval-data")
 app.add_typer(evaluation.scan_app, name="scan")
+app.add_typer(governance.policy_app, name="policy")
+app.add_typer(governance.gates_app, name="gates")
+app.command("approve")(governance.approve)
+app.command("reject")(governance.reject)
+app.command("promote")(governance.promote)
 app.add_typer(risk.risk_app, name="risk")
 app.add_typer(documents.docs_app, name="docs")

@@ -45,6 +45,7 @@ from keel.sdk.artifacts import Progress
 from keel.sdk.credentials import discover_token
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
+from keel.sdk.governance import GovernanceMixin
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.risk import RiskMixin
@@ -61,7 +62,7 @@ _API = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
 
 
-class Client(RiskMixin, DocumentsMixin, EvaluationMixin):
+class Client(RiskMixin, DocumentsMixin, EvaluationMixin, GovernanceMixin):
     """A connection to one Keel server.
 
     ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``. ``token`` is sent as a
