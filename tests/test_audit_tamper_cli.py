@@ -39,15 +39,16 @@ def test_an_edited_audit_row_is_caught_by_keel_audit_verify(server: Server) -> N
     assert json.loads(server.ok("whoami"))["name"] == "admin"  # found through KEEL_HOME
     register_a_model(server)
     actions = [(e["actor"], e["action"]) for e in json.loads(server.ok("audit", "log"))]
-    assert actions[-3:] == [
+    assert actions[-4:] == [
         ("admin", "team.create"),
         ("admin", "model.create"),
+        ("admin", "artifact.scan"),
         ("admin", "version.register"),
     ]
 
     intact = server.keel("audit", "verify")
     assert intact.returncode == 0, intact.stdout + intact.stderr
-    assert intact.stdout.startswith("intact: 6 events, head 6:")
+    assert intact.stdout.startswith("intact: 7 events, head 7:")
 
     server.sqlite3("""UPDATE audit_events SET details = '{"tampered": true}' WHERE seq = 3""")
 

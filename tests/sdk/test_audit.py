@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -42,10 +43,11 @@ def test_registering_a_model_and_a_version_is_recorded_with_the_actor(
     events = list(keel.audit_log(actor=ana))
     assert [(e.action, e.subject_type, e.subject_id) for e in events] == [
         ("model.create", "model", "churn"),
+        ("artifact.scan", "artifact", hashlib.sha256(b"weights").hexdigest()),
         ("version.register", "model_version", "churn/1"),
     ]
-    assert events[1].details["size"] == len(b"weights")
-    assert events[1].prev_hash == events[0].hash  # nothing happened in between
+    assert events[2].details["size"] == len(b"weights")
+    assert events[2].prev_hash == events[1].hash  # nothing happened in between
 
 
 def test_the_trail_starts_with_the_first_admin_and_records_every_change(
@@ -63,6 +65,7 @@ def test_the_trail_starts_with_the_first_admin_and_records_every_change(
         ("admin", "role.grant"),
         ("admin", "token.create"),
         ("ana", "model.create"),
+        ("ana", "artifact.scan"),
         ("ana", "version.register"),
     ]
     seqs = [e.seq for e in keel.audit_log()]
@@ -76,7 +79,7 @@ def test_audit_filters(keel: Client, ana: str) -> None:
         "role.grant",
     ]
     assert list(keel.audit_log(actor="nobody")) == []
-    assert len(list(keel.audit_log(since=datetime.now(UTC) - timedelta(minutes=5)))) == 9
+    assert len(list(keel.audit_log(since=datetime.now(UTC) - timedelta(minutes=5)))) == 10
     assert list(keel.audit_log(since=datetime.now(UTC) + timedelta(minutes=5))) == []
 
 
