@@ -11,11 +11,14 @@ from keel.errors import NotReady
 from keel.services.audit import AuditTrail
 from keel.services.identity import Identity
 from keel.services.registry import Registry
+from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.profiles import SqlTelemetryStore
+from keel.store.telemetry import TelemetryFiles
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Backend:
     registry: Registry
     identity: Identity
     audit: AuditTrail
+    telemetry: Telemetry
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -39,6 +43,9 @@ class Backend:
             registry=registry,
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
+            telemetry=Telemetry(
+                SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
+            ),
         )
 
     def migrate(self) -> None:

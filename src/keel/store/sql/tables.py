@@ -201,7 +201,4 @@ audit_head = Table(
 # Feature tables live in their own modules on the same `metadata`; importing them here means
 # anything that reads `metadata` (migrations' comparison test, create_all) sees every table.
 from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
-
-# Each area's tables live in their own module on the same `metadata`; importing them here lets
-# anything comparing `metadata` with the migrations see every table.
-from keel.store.sql import tables_telemetry  # noqa: E402, F401
+from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402
