@@ -236,7 +236,9 @@ def next_due(
 
 # -- thresholds --------------------------------------------------------------------------------
 
-DRIFT_METHODS = ("ks", "wasserstein", "psi", "js", "chi_square")
+DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensen_shannon", "chi_square")
+NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
+CATEGORICAL_ONLY_METHODS = frozenset({"chi_square"})
 # Higher is better for these performance metrics (a limit is a minimum); lower for the rest.
 HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
 PERFORMANCE_METRICS = frozenset(
@@ -380,6 +382,36 @@ class Thresholds:
                         f"The 'thresholds.{section}.{name}' field must be >= 0. Got {value}.",
                         {"field": f"thresholds.{section}.{name}"},
                     )
+
+
+def check_drift_columns(thresholds: Thresholds, kinds: Mapping[str, str]) -> None:
+    """Every drift override names a monitored column (``kinds``: column -> "numeric" or
+    "categorical") and a method that applies to its kind.
+
+    >>> t = Thresholds(drift={"plan": DriftOverride(method="ks")})
+    >>> check_drift_columns(t, {"plan": "categorical"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    keel.errors.InvalidInput: The 'thresholds.drift.plan.method' field is 'ks', ...
+    """
+    for column, override in thresholds.drift.items():
+        where = f"thresholds.drift.{column}"
+        if column not in kinds:
+            raise InvalidInput(
+                f"The '{where}' field names column {column!r}, which the version's signature "
+                f"does not profile. Profiled columns: {', '.join(sorted(kinds)) or 'none'}.",
+                {"field": where},
+            )
+        wrong = (
+            NUMERIC_ONLY_METHODS if kinds[column] == "categorical" else CATEGORICAL_ONLY_METHODS
+        )
+        if override.method in wrong:
+            raise InvalidInput(
+                f"The '{where}.method' field is {override.method!r}, which does not apply to "
+                f"the {kinds[column]} column {column!r}. Use one of "
+                f"{', '.join(m for m in DRIFT_METHODS if m not in wrong)}.",
+                {"field": f"{where}.method"},
+            )
 
 
 def _only(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
