@@ -13,6 +13,7 @@ from keel.api.errors import install_error_handlers
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
+from keel.api.routers import telemetry as telemetry_routes
 from keel.services.backend import Backend
 
 
@@ -53,12 +54,14 @@ def create_app(backend: Backend) -> FastAPI:
         users.router,
         tokens.router,
         audit.router,
+        telemetry_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(
         BodySizeLimit,
         max_request_bytes=backend.settings.max_request_bytes,
         max_artifact_bytes=backend.settings.max_artifact_bytes,
+        max_data_upload_bytes=backend.settings.max_upload_bytes,
     )
     app.add_middleware(HttpMetrics, registry=app.state.metrics)
     return app

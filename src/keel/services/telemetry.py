@@ -101,7 +101,8 @@ class Telemetry:
 
     # -- ingest --------------------------------------------------------------------------------
 
-    def _writable(self, by: Principal, model: str) -> None:
+    def authorize_write(self, by: Principal, model: str) -> None:
+        """Raise unless ``by`` may log telemetry for ``model`` (write in its team)."""
         found = self.registry.get_model(check_name(model, "model"))
         authorize(by, Permission.WRITE, found.team)
 
@@ -131,7 +132,7 @@ class Telemetry:
         ``batch_id`` makes a retry safe: a batch id already stored is answered with its first
         receipt (``replayed=True``) and nothing is written again.
         """
-        self._writable(by, model)
+        self.authorize_write(by, model)
         signature = self.registry.get_version(model, version).signature
         batch_id = _batch_id(batch_id)
         replayed = self._replayed(batch_id, "predictions", model)
@@ -164,7 +165,7 @@ class Telemetry:
         self, by: Principal, model: str, batch: pa.Table, *, batch_id: str | None = None
     ) -> IngestReceipt:
         """Store ground truth for earlier predictions, joined later by ``prediction_id``."""
-        self._writable(by, model)
+        self.authorize_write(by, model)
         batch_id = _batch_id(batch_id)
         replayed = self._replayed(batch_id, "labels", model)
         if replayed is not None:
@@ -190,7 +191,7 @@ class Telemetry:
     ) -> DatasetProfile:
         """Profile ``table`` as the version's reference, and rebuild its window profiles on the
         new bins from the raw Parquet files (so every stored window stays comparable)."""
-        self._writable(by, model)
+        self.authorize_write(by, model)
         signature = self.registry.get_version(model, version).signature
         if table.num_rows == 0:
             raise InvalidInput(
@@ -351,7 +352,7 @@ class Telemetry:
         """Keep ``days`` of ``model``'s raw predictions and labels; older date partitions are
         deleted now and by the worker from then on. Profiles are kept (they are small, and
         they are the history drift is measured over). Returns the policy and what was deleted."""
-        self._writable(by, model)
+        self.authorize_write(by, model)
         if not 1 <= days <= MAX_RETENTION_DAYS:
             raise InvalidInput(
                 f"Retention must be between 1 and {MAX_RETENTION_DAYS} days. Got {days}.",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from keel.domain.telemetry import ARROW_STREAM_MEDIA_TYPE, CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE
-from keel.errors import MalformedUpload
+from keel.errors import InvalidInput, MalformedUpload
 
 ARROW_FILE_MEDIA_TYPE = "application/vnd.apache.arrow.file"
 MEDIA_TYPES = (PARQUET_MEDIA_TYPE, ARROW_STREAM_MEDIA_TYPE, ARROW_FILE_MEDIA_TYPE, CSV_MEDIA_TYPE)
@@ -53,3 +56,22 @@ def decode_table(body: bytes, content_type: str) -> pa.Table:
             "complete and that Content-Type matches its format.",
             {"field": "body", "content_type": kind, "reason": reason},
         ) from None
+
+
+def rows_to_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """JSON rows as a table: one column per key seen in any row (absent keys are null), each
+    column's type inferred by Arrow; a column mixing kinds of values is a 422 naming it."""
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        try:
+            columns[name] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kinds = sorted({type(v).__name__ for v in values if v is not None})
+            raise InvalidInput(
+                f"Column {name!r} mixes values of different kinds ({', '.join(kinds)}). "
+                "Send one kind per column, as the signature declares.",
+                {"field": name, "column": name, "got": kinds},
+            ) from None
+    return pa.table(columns)
