@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.testclient import TestClient
@@ -141,6 +143,36 @@ def _upload(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", "/api/v1/models/churn/versions", {"files": {"artifact": ("m.bin", b"abc")}}
 
 
+def _arrow(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+_ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+
+def _telemetry_upload(suffix: str, table: pa.Table) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        version = w.new_version()
+        path = suffix.replace("{v}", str(version))
+        return "POST", f"/api/v1/models/churn{path}", {"content": _arrow(table), "headers": _ARROW}
+
+    return build
+
+
+def _set_reference(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"content": b"x,c\n1.5,a\n2.5,b\n", "headers": {"Content-Type": "text/csv"}}
+    return "PUT", f"/api/v1/models/churn/versions/{w.new_version()}/reference", body
+
+
+def _get_reference(w: World) -> tuple[str, str, dict[str, Any]]:
+    version = w.new_version()
+    w.backend.telemetry.set_reference(ADMIN, "churn", version, pa.table({"x": [1.0, 2.0]}))
+    return "GET", f"/api/v1/models/churn/versions/{version}/reference", {}
+
+
 def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
     return "DELETE", "/api/v1/tokens/{own}", {}
 
@@ -220,6 +252,43 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/audit", "admin", _json("GET", "/api/v1/audit")),
     ("GET /api/v1/audit/head", "admin", _json("GET", "/api/v1/audit/head")),
     ("GET /api/v1/audit/verify", "admin", _json("GET", "/api/v1/audit/verify")),
+    # Telemetry: ingest is "write" in the model's team (contributors, e.g. service accounts).
+    (
+        "POST /api/v1/models/{name}/versions/{version}/predictions",
+        "write",
+        _version_path("/predictions", "POST", {"rows": [{"prediction": 1}]}),
+    ),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/predictions/upload",
+        "write",
+        _telemetry_upload("/versions/{v}/predictions/upload", pa.table({"prediction": [0.5]})),
+    ),
+    (
+        "POST /api/v1/models/{name}/labels",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/labels",
+            lambda w: {"rows": [{"prediction_id": "p1", "label": 1}]},
+        ),
+    ),
+    (
+        "POST /api/v1/models/{name}/labels/upload",
+        "write",
+        _telemetry_upload("/labels/upload", pa.table({"prediction_id": ["p1"], "label": [1]})),
+    ),
+    ("PUT /api/v1/models/{name}/versions/{version}/reference", "write", _set_reference),
+    ("GET /api/v1/models/{name}/versions/{version}/reference", "read", _get_reference),
+    (
+        "GET /api/v1/models/{name}/telemetry-retention",
+        "read",
+        _json("GET", "/api/v1/models/churn/telemetry-retention"),
+    ),
+    (
+        "PUT /api/v1/models/{name}/telemetry-retention",
+        "write",
+        _json("PUT", "/api/v1/models/churn/telemetry-retention", lambda w: {"days": 400}),
+    ),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}
@@ -251,13 +320,16 @@ def test_route_by_caller(
     method, path, kwargs = build(world)
     token = world.tokens[caller]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request_headers = {**kwargs.pop("headers", {}), **headers}
     if "{own}" in path:
         if token is None or caller in INVALID:
             path = path.replace("{own}", "1")
         else:
             created = world.client.post("/api/v1/tokens", json={"name": "own"}, headers=headers)
             path = path.replace("{own}", str(created.json()["info"]["id"]))
-    response = world.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
+    response = world.client.request(
+        method, path, headers=request_headers, follow_redirects=False, **kwargs
+    )
     want = expected(access, caller)
     if route == "GET /" and want != 200:
         # The dashboard sends people without a session to the login page instead.
