@@ -13,6 +13,7 @@ from keel.api.errors import install_error_handlers
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
+from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import telemetry as telemetry_routes
 from keel.services.backend import Backend
 
@@ -55,6 +56,7 @@ def create_app(backend: Backend) -> FastAPI:
         tokens.router,
         audit.router,
         telemetry_routes.router,
+        monitoring_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import audit, identity, registry, server
+from keel.cli import audit, identity, monitoring, registry, server
 
 app = typer.Typer(
     name="keel",
@@ -54,3 +54,4 @@ app.command("whoami")(identity.whoami)
 app.add_typer(identity.users_app, name="users")
 app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(monitoring.monitor_app, name="monitor")

@@ -402,9 +402,7 @@ def check_drift_columns(thresholds: Thresholds, kinds: Mapping[str, str]) -> Non
                 f"does not profile. Profiled columns: {', '.join(sorted(kinds)) or 'none'}.",
                 {"field": where},
             )
-        wrong = (
-            NUMERIC_ONLY_METHODS if kinds[column] == "categorical" else CATEGORICAL_ONLY_METHODS
-        )
+        wrong = NUMERIC_ONLY_METHODS if kinds[column] == "categorical" else CATEGORICAL_ONLY_METHODS
         if override.method in wrong:
             raise InvalidInput(
                 f"The '{where}.method' field is {override.method!r}, which does not apply to "

@@ -18,33 +18,37 @@ WindowSpec = Annotated[
 
 
 class ScheduleSpec(WireIn):
-    enabled: bool = Field(True, description="Whether the worker runs the monitor by itself.")
+    enabled: bool = Field(
+        default=True, description="Whether the worker runs the monitor by itself."
+    )
     delay_minutes: int = Field(
-        5, description="How long after a window ends the worker waits for late rows."
+        default=5, description="How long after a window ends the worker waits for late rows."
     )
 
 
 class MonitorIn(WireIn):
     name: MonitorName = "default"
     version: int | None = Field(
-        None, description="The version to watch; left out, the production alias, else newest."
+        default=None,
+        description="The version to watch; left out, the production alias, else newest.",
     )
     checks: list[Check] = Field(default_factory=lambda: list(ALL_CHECKS), max_length=5)
     window: WindowSpec = "hourly"
     reference_version: int | None = Field(
-        None, description="Whose reference profile to compare with; left out, the version's own."
+        default=None,
+        description="Whose reference profile to compare with; left out, the version's own.",
     )
     thresholds: dict[str, Any] = Field(
         default_factory=dict, description="Overrides of the defaults (docs/monitoring.md)."
     )
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    schedule: ScheduleSpec = Field(default_factory=lambda: ScheduleSpec())
 
 
 class MonitorPatch(WireIn):
     """Fields to change; those left out stay. ``version`` or ``reference_version`` set to null
     go back to following the live version / the version's own reference."""
 
-    checks: list[Check] | None = Field(None, max_length=5)
+    checks: list[Check] | None = Field(default=None, max_length=5)
     window: WindowSpec | None = None
     version: int | None = None
     reference_version: int | None = None
@@ -72,9 +76,9 @@ class MonitorOut(WireOut):
 
 class RunIn(WireIn):
     at: datetime | None = Field(
-        None, description="Evaluate the newest window complete at this time (default: now)."
+        default=None, description="Evaluate the newest window complete at this time (default: now)."
     )
-    monitor: int | None = Field(None, description="Run only this monitor (by id).")
+    monitor: int | None = Field(default=None, description="Run only this monitor (by id).")
 
 
 class MetricPointOut(WireOut):

@@ -10,6 +10,7 @@ from keel.config import Settings
 from keel.errors import NotReady
 from keel.services.audit import AuditTrail
 from keel.services.identity import Identity
+from keel.services.monitoring import Monitoring
 from keel.services.registry import Registry
 from keel.services.telemetry import Telemetry
 from keel.store import migrate
@@ -17,6 +18,7 @@ from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.telemetry import TelemetryFiles
 
@@ -29,6 +31,7 @@ class Backend:
     identity: Identity
     audit: AuditTrail
     telemetry: Telemetry
+    monitoring: Monitoring
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -37,15 +40,17 @@ class Backend:
         registry = Registry(
             SqlRegistryStore(engine), artifacts, max_artifact_bytes=settings.max_artifact_bytes
         )
+        telemetry = Telemetry(
+            SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
+        )
         return cls(
             settings=settings,
             engine=engine,
             registry=registry,
             identity=Identity(SqlIdentityStore(engine)),
             audit=AuditTrail(SqlAuditLog(engine)),
-            telemetry=Telemetry(
-                SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
-            ),
+            telemetry=telemetry,
+            monitoring=Monitoring(SqlMonitoringStore(engine), registry, telemetry),
         )
 
     def migrate(self) -> None:

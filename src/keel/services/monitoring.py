@@ -95,7 +95,7 @@ class Monitoring:
         scheduled = replace(monitor, last_window_end=None).scheduled(_utc(now))
         return self.store.create_monitor(scheduled, by.name)
 
-    def list(self, model: str) -> list[Monitor]:
+    def list_monitors(self, model: str) -> list[Monitor]:
         return self.store.list_monitors(check_name(model, "model"))
 
     def get(self, monitor_id: int) -> Monitor:

@@ -231,7 +231,7 @@ def quality(ctx: CheckContext) -> list[MetricPoint]:
                         Check.QUALITY,
                         name,
                         "unseen_category_share",
-                        quality_stats.unseen_category_share(ref, cur),
+                        quality_stats.unseen_categories(ref, cur),
                         limits.unseen_category_share,
                         Direction.MAX,
                     )
@@ -273,12 +273,11 @@ def _row_count(ctx: CheckContext) -> list[MetricPoint]:
     hourly = ctx.telemetry.hourly_row_counts(ctx.model, ctx.version, history_start, ctx.end)
     current, recent = window_row_counts(hourly, ctx.window, ctx.start, ctx.end)
     rows = ctx.point(Check.QUALITY, None, "rows", current, None, Status.OK)
-    if len(recent) < 2:
-        return [rows, ctx.point(Check.QUALITY, None, "row_count_zscore", None, limit, Status.OK)]
     anomaly = quality_stats.row_count_anomaly(recent, current, z_threshold=limit)
     status = (
         Status.ALERT if anomaly.anomalous else verdict(abs(anomaly.zscore), limit, Direction.MAX)
     )
+    # Too little history gives a NaN z-score, recorded as no_data.
     return [rows, ctx.point(Check.QUALITY, None, "row_count_zscore", anomaly.zscore, limit, status)]
 
 
@@ -348,6 +347,7 @@ def performance(ctx: CheckContext) -> list[MetricPoint]:
                 performance_direction(name),
             )
             for name, value in metrics.items()
+            if name != "count"  # already recorded as labelled_rows
         ),
     ]
 
@@ -376,7 +376,7 @@ def fairness(ctx: CheckContext) -> list[MetricPoint]:
                 )
             )
             continue
-        groups = np.asarray(table.column(attribute).to_numpy(zero_copy_only=False)).astype(str)
+        groups = np.asarray(table.column(attribute).to_numpy(zero_copy_only=False), dtype=object)
         y_pred = _labels(table.column(PREDICTION))
         labels = table.column(LABEL)
         y_true = _labels(labels) if labels.null_count == 0 else None
@@ -385,8 +385,8 @@ def fairness(ctx: CheckContext) -> list[MetricPoint]:
         )
         for group in result.groups:
             for metric in ("selection_rate", "tpr", "fpr"):
-                value = getattr(group, metric)
-                if value is not None:
+                value = float(getattr(group, metric))
+                if math.isfinite(value):
                     name = f"{metric}[{group.group}]"
                     points.append(
                         ctx.point(Check.FAIRNESS, attribute, name, value, None, Status.OK)

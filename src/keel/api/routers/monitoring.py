@@ -119,7 +119,7 @@ def create_monitor(
 
 @router.get("/models/{name}/monitors", summary="A model's monitors")
 def list_monitors(name: str, monitoring: MonitoringDep, _: Reader) -> list[MonitorOut]:
-    return [monitor_out(m) for m in monitoring.list(name)]
+    return [monitor_out(m) for m in monitoring.list_monitors(name)]
 
 
 @router.get("/monitors/{monitor_id}", summary="Show a monitor")
