@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from tests import pg_cluster
 
 from keel.config import Settings
+from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
 from keel.domain.tokens import hint, new_token
@@ -178,6 +179,26 @@ def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
 
 
 # (route as the app names it, who may call it, how to build one request)
+def _monitor_id(w: World) -> int:
+    made = w.backend.monitoring.create(
+        ADMIN, Monitor(model="churn", name=w.unique("mon"), schedule=Schedule(enabled=False))
+    )
+    assert made.id is not None
+    return made.id
+
+
+def _on_monitor(method: str, body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/monitors/{_monitor_id(w)}", kwargs
+
+    return build
+
+
+def _run_monitor(w: World) -> tuple[str, str, dict[str, Any]]:
+    return "POST", "/api/v1/models/churn/monitors/run", {"json": {"monitor": _monitor_id(w)}}
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -288,6 +309,26 @@ MATRIX: list[tuple[str, str, Request]] = [
         "PUT /api/v1/models/{name}/telemetry-retention",
         "write",
         _json("PUT", "/api/v1/models/churn/telemetry-retention", lambda w: {"days": 400}),
+    ),
+    (
+        "POST /api/v1/models/{name}/monitors",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/monitors",
+            lambda w: {"name": w.unique("m"), "schedule": {"enabled": False}},
+        ),
+    ),
+    ("GET /api/v1/models/{name}/monitors", "read", _json("GET", "/api/v1/models/churn/monitors")),
+    ("GET /api/v1/monitors/{monitor_id}", "read", _on_monitor("GET")),
+    ("PATCH /api/v1/monitors/{monitor_id}", "write", _on_monitor("PATCH", {"window": "daily"})),
+    ("DELETE /api/v1/monitors/{monitor_id}", "write", _on_monitor("DELETE")),
+    ("POST /api/v1/models/{name}/monitors/run", "write", _run_monitor),
+    ("GET /api/v1/models/{name}/metrics", "read", _json("GET", "/api/v1/models/churn/metrics")),
+    (
+        "GET /api/v1/models/{name}/monitoring/status",
+        "read",
+        _json("GET", "/api/v1/models/churn/monitoring/status"),
     ),
 ]
 
