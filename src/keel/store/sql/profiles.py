@@ -227,6 +227,7 @@ class SqlTelemetryStore:
             query = query.with_for_update(of=model_versions)
         row = conn.execute(query).first()
         if row is None:
+            SqlTelemetryStore._model_id(conn, model)  # "No model named ..." first
             raise NotFound(
                 f"Model {model!r} has no version {version}. List its versions with "
                 f"`keel versions list {model}`.",
