@@ -253,3 +253,37 @@ def test_without_telemetry_every_check_says_no_data(backend: Backend) -> None:
         Status.NO_DATA
     }
     assert monitoring.latest("churn").status == Status.NO_DATA
+
+
+def test_a_check_that_cannot_use_the_data_does_not_stop_the_others(backend: Backend) -> None:
+    # Three classes with a score: ROC AUC needs a binary target, so performance cannot run.
+    rows = 90
+    table = pa.table(
+        {
+            "prediction_id": [f"p{i}" for i in range(rows)],
+            "ts": pa.array(
+                [T0 + timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
+            ),
+            "prediction": [i % 3 for i in range(rows)],
+            "score": [0.5] * rows,
+            "income": [50.0] * rows,
+            "plan": ["a"] * rows,
+        }
+    )
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table)
+    labels = pa.table({"prediction_id": [f"p{i}" for i in range(rows)], "label": [2] * rows})
+    backend.telemetry.log_labels(ADMIN, "churn", labels)
+    monitoring = backend.monitoring
+    monitoring.create(
+        ADMIN,
+        Monitor(
+            model="churn",
+            checks=(Check.PERFORMANCE, Check.OPERATIONS),
+            schedule=Schedule(False),
+        ),
+    )
+    points = monitoring.run(ADMIN, "churn", now=T0 + HOUR)
+    performance = [p for p in points if p.check == Check.PERFORMANCE]
+    assert [(p.metric, p.status) for p in performance] == [("check_failed", Status.NO_DATA)]
+    rows_seen = [p.value for p in points if p.check == Check.OPERATIONS and p.metric == "rows"]
+    assert rows_seen == [rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ from keel.domain.monitoring import (
     Monitor,
     MonitorChanges,
     MonitoringStatus,
+    Status,
     check_drift_columns,
     due_windows,
     next_due,
@@ -24,6 +26,7 @@ from keel.services.monitoring_checks import CheckContext, TelemetryReader, run_c
 from keel.services.registry import Registry
 from keel.store.sql.monitoring import ANY_LAST_END, SqlMonitoringStore
 
+log = logging.getLogger("keel.monitoring")
 LIVE_ALIAS = "production"
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
@@ -157,7 +160,13 @@ class Monitoring:
         )
         points: list[MetricPoint] = []
         for check in monitor.checks:
-            points.extend(run_check(check, ctx))
+            try:
+                points.extend(run_check(check, ctx))
+            except InvalidInput as exc:
+                # Data a check cannot use (e.g. a score on a multi-class model) must not stop
+                # the other checks, nor block the schedule on this window forever.
+                log.warning("monitor %s check %s: %s", monitor.id, check, exc.message)
+                points.append(ctx.point(check, None, "check_failed", None, None, Status.NO_DATA))
         return points
 
     def run(
