@@ -202,6 +202,7 @@ def test_json_round_trip_is_exact() -> None:
         back = DatasetProfile.from_json(text)
         assert_same(back, p)
         assert back.to_dict() == p.to_dict()
+        assert_same(DatasetProfile.from_dict(json.loads(json.dumps(p.to_dict()))), p)  # lists
     empty = DatasetProfile.from_json(empty_like(ref).to_json()).columns["amount"]
     assert isinstance(empty, NumericProfile) and math.isnan(empty.minimum)
 
