@@ -80,6 +80,34 @@ def _as_list(value: Any, rows: int, name: str) -> list[Any]:
     return values
 
 
+def _one(value: Any) -> Any:
+    """A single row's value, given bare or as a one-element list."""
+    if type(value) is list or type(value) is tuple:
+        if len(value) != 1:
+            raise InvalidInput(
+                f"One row of features takes one value per argument; got {len(value)}.",
+                {"field": "predictions"},
+            )
+        return value[0]
+    return value
+
+
+def _timestamps(values: list[Any]) -> pa.Array:
+    """Epoch seconds (what the logger records) or datetimes (what a caller may give) as UTC
+    microsecond timestamps; naive datetimes are taken as UTC."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = pa.timestamp("us", tz="UTC")
+    if all(type(v) is float for v in values):
+        micros = (np.asarray(values, dtype=np.float64) * 1e6).astype(np.int64)
+        return pa.array(micros, pa.int64()).cast(kind)
+    return pa.array(
+        [datetime.fromtimestamp(v, UTC) if isinstance(v, float | int) else v for v in values],
+        kind,
+    )
+
+
 def _rows_of(features: Any) -> tuple[Any, int]:
     if isinstance(features, Mapping):
         return [features], 1
@@ -146,7 +174,7 @@ def _batch_table(entries: list[_Entry]) -> pa.Table:
     parts = ([arrow_table(dict_rows)] if dict_rows else []) + frames
     features = pa.concat_tables(parts, promote_options="permissive")
     fixed = {name: values for name, values in columns.items() if any(v is not None for v in values)}
-    fixed["ts"] = pa.array(columns["ts"], pa.timestamp("us", tz="UTC"))
+    fixed["ts"] = _timestamps(columns["ts"])
     table = pa.table(fixed)
     for name in features.column_names:
         table = table.append_column(name, features.column(name))
@@ -220,30 +248,30 @@ class PredictionLogger:
         errors: Any = None,
     ) -> list[str]:
         """Enqueue rows; return their prediction ids (generated when not given)."""
-        rows_data, rows = _rows_of(features)
-        if ids is None:
-            given: list[str] = [f"{self._prefix}{next(self._counter):012d}" for _ in range(rows)]
+        if type(features) is dict:
+            # One row, the serving hot path: no list building beyond one element per column,
+            # and the time as epoch seconds (turned into timestamps on the sending thread).
+            rows = 1
+            given = [f"{self._prefix}{next(self._counter):012d}" if ids is None else _one(ids)]
+            entry = _Entry(
+                model,
+                int(version),
+                1,
+                [features],
+                {
+                    "prediction_id": given,
+                    "ts": [time.time() if timestamps is None else _one(timestamps)],
+                    "prediction": [_one(predictions)],
+                    "score": [_one(scores)],
+                    "latency_ms": [_one(latencies_ms)],
+                    "error": [_one(errors)],
+                },
+            )
         else:
-            given = [str(i) for i in _as_list(ids, rows, "ids")]
-        if timestamps is None:
-            now = datetime.now(UTC)
-            stamps: list[Any] = [now] * rows
-        else:
-            stamps = _as_list(timestamps, rows, "timestamps")
-        entry = _Entry(
-            model,
-            int(version),
-            rows,
-            rows_data,
-            {
-                "prediction_id": given,
-                "ts": stamps,
-                "prediction": _as_list(predictions, rows, "predictions"),
-                "score": _as_list(scores, rows, "scores"),
-                "latency_ms": _as_list(latencies_ms, rows, "latencies_ms"),
-                "error": _as_list(errors, rows, "errors"),
-            },
-        )
+            entry, given = self._entry(
+                model, version, features, predictions, scores, ids, timestamps, latencies_ms, errors
+            )
+            rows = entry.rows
         with self._lock:
             if self._pending + rows > self.max_pending_rows and not self._make_room(rows):
                 self._dropped += rows
@@ -253,6 +281,34 @@ class PredictionLogger:
             if self._pending >= self.batch_rows:
                 self._wake.notify()
         return given
+
+    def _entry(
+        self,
+        model: str,
+        version: int,
+        features: Any,
+        predictions: Any,
+        scores: Any,
+        ids: Any,
+        timestamps: Any,
+        latencies_ms: Any,
+        errors: Any,
+    ) -> tuple[_Entry, list[str]]:
+        rows_data, rows = _rows_of(features)
+        if ids is None:
+            given = [f"{self._prefix}{next(self._counter):012d}" for _ in range(rows)]
+        else:
+            given = [str(i) for i in _as_list(ids, rows, "ids")]
+        stamps = [time.time()] * rows if timestamps is None else _as_list(timestamps, rows, "ts")
+        columns = {
+            "prediction_id": given,
+            "ts": stamps,
+            "prediction": _as_list(predictions, rows, "predictions"),
+            "score": _as_list(scores, rows, "scores"),
+            "latency_ms": _as_list(latencies_ms, rows, "latencies_ms"),
+            "error": _as_list(errors, rows, "errors"),
+        }
+        return _Entry(model, int(version), rows, rows_data, columns), given
 
     def _make_room(self, rows: int) -> bool:
         """With the lock held: wait for room when blocking is allowed; True once there is."""

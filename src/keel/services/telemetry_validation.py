@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -185,7 +186,7 @@ def _ids(values: pa.ChunkedArray, batch_id: str) -> pa.ChunkedArray:
 def new_ids(batch_id: str, rows: int) -> pa.Array:
     """Prediction ids for rows that came without one: 32 hex-and-digit characters, the batch's
     random uuid followed by the row number, unique without drawing a uuid per row."""
-    numbers = pc.utf8_lpad(pa.array(range(rows), pa.int64()).cast(pa.string()), 10, "0")
+    numbers = pc.utf8_lpad(pa.array(np.arange(rows, dtype=np.int64)).cast(pa.string()), 10, "0")
     return pc.binary_join_element_wise(pa.scalar(batch_id[:22]), numbers, "")
 
 

@@ -77,7 +77,15 @@ def write_durably(table: pa.Table, directory: Path, name: str) -> Path:
         with temporary.open("wb") as handle:
             # Snappy: fast to write, and DuckDB reads it natively. One row group per batch keeps
             # files cheap to open.
-            pq.write_table(table, handle, compression="snappy", row_group_size=1 << 20)
+            pq.write_table(
+                table,
+                handle,
+                compression="snappy",
+                row_group_size=1 << 20,
+                # Dictionary pages only where they pay: text columns. Tried on every column of
+                # 100k random floats they cost 6x the write time for nothing.
+                use_dictionary=[f.name for f in table.schema if pa.types.is_string(f.type)],
+            )
             handle.flush()
             os.fsync(handle.fileno())
         temporary.replace(final)  # os.replace: atomic on POSIX
