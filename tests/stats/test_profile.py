@@ -231,3 +231,14 @@ def test_bad_input_is_rejected_with_the_column_named() -> None:
         a.merge(b)
     with pytest.raises(InvalidInput, match="format"):
         DatasetProfile.from_dict({"rows": 1, "columns": {}})
+
+
+def test_large_tables_profile_the_same_on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import keel.stats.profile as module
+
+    rng = np.random.default_rng(9)
+    data = table(rng, 250_000)
+    threaded = build_reference(data, KINDS)
+    monkeypatch.setattr(module, "_PARALLEL_ROWS", 10**12)
+    assert_same(threaded, build_reference(data, KINDS))
+    assert_same(profile_like(threaded, data), threaded)
