@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import audit, identity, monitoring, registry, server
+from keel.cli import audit, identity, monitoring, registry, server, telemetry
 
 app = typer.Typer(
     name="keel",
@@ -55,3 +55,4 @@ app.add_typer(identity.users_app, name="users")
 app.add_typer(identity.tokens_app, name="tokens")
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(monitoring.monitor_app, name="monitor")
+app.add_typer(telemetry.telemetry_app, name="telemetry")
