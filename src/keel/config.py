@@ -10,6 +10,8 @@ Precedence: explicit argument > environment variable > default.
 | S3 endpoint          | ``KEEL_S3_ENDPOINT_URL``   | AWS                              |
 | largest artifact     | ``KEEL_MAX_ARTIFACT_BYTES``| 2 GiB                            |
 | largest JSON request | ``KEEL_MAX_REQUEST_BYTES`` | 8 MiB                            |
+| telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
+| largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from keel.errors import InvalidInput
 ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
+DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
@@ -57,6 +60,13 @@ class Settings:
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     extra: Mapping[str, Any] = field(default_factory=dict)
+    telemetry_dir: Path | None = None  # None: <data dir>/telemetry
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+
+    @property
+    def telemetry_path(self) -> Path:
+        """Where raw predictions and labels are kept as Parquet partitions."""
+        return self.telemetry_dir or self.data_dir / "telemetry"
 
     @property
     def embedded(self) -> bool:
@@ -86,4 +96,8 @@ class Settings:
             s3_endpoint_url=env.get("KEEL_S3_ENDPOINT_URL") or None,
             max_artifact_bytes=_int_env(env, "KEEL_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES),
             max_request_bytes=_int_env(env, "KEEL_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES),
+            telemetry_dir=Path(env["KEEL_TELEMETRY_DIR"]).expanduser().resolve()
+            if env.get("KEEL_TELEMETRY_DIR")
+            else None,
+            max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
         )

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.testclient import TestClient
 from tests import pg_cluster
 
 from keel.config import Settings
+from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
@@ -145,6 +148,36 @@ def _upload(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", "/api/v1/models/churn/versions", {"files": {"artifact": ("m.bin", b"abc")}}
 
 
+def _arrow(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+_ARROW = {"Content-Type": "application/vnd.apache.arrow.stream"}
+
+
+def _telemetry_upload(suffix: str, table: pa.Table) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        version = w.new_version()
+        path = suffix.replace("{v}", str(version))
+        return "POST", f"/api/v1/models/churn{path}", {"content": _arrow(table), "headers": _ARROW}
+
+    return build
+
+
+def _set_reference(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"content": b"x,c\n1.5,a\n2.5,b\n", "headers": {"Content-Type": "text/csv"}}
+    return "PUT", f"/api/v1/models/churn/versions/{w.new_version()}/reference", body
+
+
+def _get_reference(w: World) -> tuple[str, str, dict[str, Any]]:
+    version = w.new_version()
+    w.backend.telemetry.set_reference(ADMIN, "churn", version, pa.table({"x": [1.0, 2.0]}))
+    return "GET", f"/api/v1/models/churn/versions/{version}/reference", {}
+
+
 def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
     return "DELETE", "/api/v1/tokens/{own}", {}
 
@@ -185,6 +218,26 @@ def _get_eval_data(w: World) -> tuple[str, str, dict[str, Any]]:
 
 
 # (route as the app names it, who may call it, how to build one request)
+def _monitor_id(w: World) -> int:
+    made = w.backend.monitoring.create(
+        ADMIN, Monitor(model="churn", name=w.unique("mon"), schedule=Schedule(enabled=False))
+    )
+    assert made.id is not None
+    return made.id
+
+
+def _on_monitor(method: str, body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/monitors/{_monitor_id(w)}", kwargs
+
+    return build
+
+
+def _run_monitor(w: World) -> tuple[str, str, dict[str, Any]]:
+    return "POST", "/api/v1/models/churn/monitors/run", {"json": {"monitor": _monitor_id(w)}}
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -317,6 +370,63 @@ MATRIX: list[tuple[str, str, Request]] = [
         "read",
         _json("GET", "/api/v1/models/churn/promotions"),
     ),
+    # Telemetry: ingest is "write" in the model's team (contributors, e.g. service accounts).
+    (
+        "POST /api/v1/models/{name}/versions/{version}/predictions",
+        "write",
+        _version_path("/predictions", "POST", {"rows": [{"prediction": 1}]}),
+    ),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/predictions/upload",
+        "write",
+        _telemetry_upload("/versions/{v}/predictions/upload", pa.table({"prediction": [0.5]})),
+    ),
+    (
+        "POST /api/v1/models/{name}/labels",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/labels",
+            lambda w: {"rows": [{"prediction_id": "p1", "label": 1}]},
+        ),
+    ),
+    (
+        "POST /api/v1/models/{name}/labels/upload",
+        "write",
+        _telemetry_upload("/labels/upload", pa.table({"prediction_id": ["p1"], "label": [1]})),
+    ),
+    ("PUT /api/v1/models/{name}/versions/{version}/reference", "write", _set_reference),
+    ("GET /api/v1/models/{name}/versions/{version}/reference", "read", _get_reference),
+    (
+        "GET /api/v1/models/{name}/telemetry-retention",
+        "read",
+        _json("GET", "/api/v1/models/churn/telemetry-retention"),
+    ),
+    (
+        "PUT /api/v1/models/{name}/telemetry-retention",
+        "write",
+        _json("PUT", "/api/v1/models/churn/telemetry-retention", lambda w: {"days": 400}),
+    ),
+    (
+        "POST /api/v1/models/{name}/monitors",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/monitors",
+            lambda w: {"name": w.unique("m"), "schedule": {"enabled": False}},
+        ),
+    ),
+    ("GET /api/v1/models/{name}/monitors", "read", _json("GET", "/api/v1/models/churn/monitors")),
+    ("GET /api/v1/monitors/{monitor_id}", "read", _on_monitor("GET")),
+    ("PATCH /api/v1/monitors/{monitor_id}", "write", _on_monitor("PATCH", {"window": "daily"})),
+    ("DELETE /api/v1/monitors/{monitor_id}", "write", _on_monitor("DELETE")),
+    ("POST /api/v1/models/{name}/monitors/run", "write", _run_monitor),
+    ("GET /api/v1/models/{name}/metrics", "read", _json("GET", "/api/v1/models/churn/metrics")),
+    (
+        "GET /api/v1/models/{name}/monitoring/status",
+        "read",
+        _json("GET", "/api/v1/models/churn/monitoring/status"),
+    ),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}
@@ -351,13 +461,16 @@ def test_route_by_caller(
     method, path, kwargs = build(world)
     token = world.tokens[caller]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request_headers = {**kwargs.pop("headers", {}), **headers}
     if "{own}" in path:
         if token is None or caller in INVALID:
             path = path.replace("{own}", "1")
         else:
             created = world.client.post("/api/v1/tokens", json={"name": "own"}, headers=headers)
             path = path.replace("{own}", str(created.json()["info"]["id"]))
-    response = world.client.request(method, path, headers=headers, follow_redirects=False, **kwargs)
+    response = world.client.request(
+        method, path, headers=request_headers, follow_redirects=False, **kwargs
+    )
     want = expected(access, caller)
     if route == "GET /" and want != 200:
         # The dashboard sends people without a session to the login page instead.

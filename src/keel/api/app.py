@@ -16,7 +16,9 @@ from keel.api.routers import aliases, audit, health, models, teams, tokens, user
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
+from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import risk as risk_routes
+from keel.api.routers import telemetry as telemetry_routes
 from keel.services.backend import Backend
 
 
@@ -61,12 +63,15 @@ def create_app(backend: Backend) -> FastAPI:
         documents_routes.router,
         governance_routes.router,
         evaluation_routes.router,
+        telemetry_routes.router,
+        monitoring_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(
         BodySizeLimit,
         max_request_bytes=backend.settings.max_request_bytes,
         max_artifact_bytes=backend.settings.max_artifact_bytes,
+        max_data_upload_bytes=backend.settings.max_upload_bytes,
     )
     app.add_middleware(HttpMetrics, registry=app.state.metrics)
     return app

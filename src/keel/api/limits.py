@@ -9,6 +9,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Multipart overhead on top of the artifact itself: metadata JSON, boundaries, headers.
 UPLOAD_OVERHEAD_BYTES = 2 * 1024 * 1024
+# Bulk telemetry bodies (Parquet / Arrow / CSV) get the data-upload limit.
+DATA_UPLOAD_SUFFIXES = ("/predictions/upload", "/labels/upload")
 
 
 class BodySizeLimit:
@@ -21,14 +23,29 @@ class BodySizeLimit:
     its own plain body, and ours must answer in the error envelope naming the setting to raise.
     """
 
-    def __init__(self, app: ASGIApp, *, max_request_bytes: int, max_artifact_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_request_bytes: int,
+        max_artifact_bytes: int,
+        max_data_upload_bytes: int | None = None,
+    ) -> None:
         self.app = app
+        self.max_data_upload_bytes = max_data_upload_bytes or max_request_bytes
         self.max_request_bytes = max_request_bytes
         self.max_upload_bytes = max_artifact_bytes + UPLOAD_OVERHEAD_BYTES
         self.max_artifact_bytes = max_artifact_bytes
 
     def _limit(self, scope: Scope) -> tuple[int, str]:
         path = str(scope["path"])
+        if (scope["method"] == "POST" and path.endswith(DATA_UPLOAD_SUFFIXES)) or (
+            scope["method"] == "PUT" and path.endswith("/reference")
+        ):
+            return self.max_data_upload_bytes, (
+                f"A data upload may be at most {self.max_data_upload_bytes} bytes; send it in "
+                "smaller batches, or raise KEEL_MAX_UPLOAD_BYTES on the server."
+            )
         if (scope["method"] == "POST" and path.endswith("/versions")) or (
             scope["method"] == "PUT" and path.endswith("/evaluation-data")
         ):

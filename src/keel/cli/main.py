@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from keel.cli import audit, documents, evaluation, governance, identity, registry, risk, server
+from keel.cli import (
+    audit,
+    documents,
+    evaluation,
+    governance,
+    identity,
+    monitoring,
+    registry,
+    risk,
+    server,
+    telemetry,
+)
 
 app = typer.Typer(
     name="keel",
@@ -63,3 +74,5 @@ app.command("reject")(governance.reject)
 app.command("promote")(governance.promote)
 app.add_typer(risk.risk_app, name="risk")
 app.add_typer(documents.docs_app, name="docs")
+app.add_typer(monitoring.monitor_app, name="monitor")
+app.add_typer(telemetry.telemetry_app, name="telemetry")

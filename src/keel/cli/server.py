@@ -44,7 +44,7 @@ def up(
     from keel.server import build_app
     from keel.services.backend import Backend
     from keel.store import migrate
-    from keel.worker.loop import Worker
+    from keel.worker.loop import Worker, scheduled_jobs
 
     settings = Settings.load(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,7 +57,7 @@ def up(
             "Until then /readyz answers 503.[/yellow]"
         )
     _bootstrap_admin(backend, settings.data_dir)
-    worker = Worker()
+    worker = Worker(jobs=scheduled_jobs(backend))
     thread = threading.Thread(
         target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.permissions import PrincipalKind, Role
-from keel.errors import InvalidInput, TransportError, error_from_envelope
+from keel.errors import InvalidInput, KeelError, TransportError, error_from_envelope
 from keel.schemas import (
     AliasIn,
     AliasOut,
@@ -48,7 +49,9 @@ from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
+from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.risk import RiskMixin
+from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
 from keel.sdk.validation import validated
 
@@ -62,7 +65,14 @@ _API = "/api/v1"
 M = TypeVar("M", bound=BaseModel)
 
 
-class Client(RiskMixin, DocumentsMixin, EvaluationMixin, GovernanceMixin):
+class Client(
+    RiskMixin,
+    DocumentsMixin,
+    EvaluationMixin,
+    GovernanceMixin,
+    MonitoringCalls,
+    TelemetryCalls,
+):
     """A connection to one Keel server.
 
     ``url`` defaults to ``$KEEL_URL`` then ``http://127.0.0.1:8420``. ``token`` is sent as a
@@ -108,7 +118,9 @@ class Client(RiskMixin, DocumentsMixin, EvaluationMixin, GovernanceMixin):
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool; the client cannot be used afterwards."""
+        """Send the predictions still buffered, then close the connection pool; the client
+        cannot be used afterwards."""
+        self._close_telemetry()
         self._http.close()
 
     # -- teams ------------------------------------------------------------------------------
@@ -196,7 +208,8 @@ class Client(RiskMixin, DocumentsMixin, EvaluationMixin, GovernanceMixin):
         ``signature`` is given) and the dataset fingerprint; ``target`` and
         ``protected_attributes`` name its columns. The git checkout of the working directory
         (unless ``capture_git=False``) and this Python environment (unless ``environment`` is
-        given) are recorded as lineage.
+        given) are recorded as lineage. The training data is also uploaded as the version's
+        reference profile for drift monitoring (`set_reference`).
         """
         metadata = version_metadata(
             training_data=training_data,
@@ -212,7 +225,18 @@ class Client(RiskMixin, DocumentsMixin, EvaluationMixin, GovernanceMixin):
             environment=environment,
         )
         with artifacts.artifact_file(artifact) as path:
-            return self.upload_version(model, path, metadata, progress=progress)
+            registered = self.upload_version(model, path, metadata, progress=progress)
+        if training_data is not None:
+            try:
+                self.set_reference(model, registered.version, training_data, source="training data")
+            except KeelError as exc:  # the version exists; say how to finish the job
+                warnings.warn(
+                    f"Version {registered.version} of {model!r} is registered, but its reference "
+                    f"profile was not stored ({exc.message}). Retry with "
+                    f"client.set_reference({model!r}, {registered.version}, training_data).",
+                    stacklevel=2,
+                )
+        return registered
 
     def upload_version(
         self,

@@ -13,9 +13,11 @@ from keel.services.compliance import ComplianceDocuments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
+from keel.services.monitoring import Monitoring
 from keel.services.registry import Registry
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
+from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
@@ -23,7 +25,10 @@ from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.monitoring import SqlMonitoringStore
+from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
+from keel.store.telemetry import TelemetryFiles
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Backend:
     evaluation: Evaluation
     governance: Governance
     compliance: ComplianceDocuments
+    telemetry: Telemetry
+    monitoring: Monitoring
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -55,6 +62,9 @@ class Backend:
         )
         risk = RiskClassification(SqlRiskStore(engine), registry_store)
         governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
+        telemetry = Telemetry(
+            SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -65,6 +75,8 @@ class Backend:
             evaluation=evaluation,
             governance=governance,
             compliance=ComplianceDocuments(registry, risk, governance, evaluation),
+            telemetry=telemetry,
+            monitoring=Monitoring(SqlMonitoringStore(engine), registry, telemetry),
         )
 
     def migrate(self) -> None:

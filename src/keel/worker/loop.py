@@ -11,6 +11,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keel.services.backend import Backend
 
 log = logging.getLogger("keel.worker")
 
@@ -54,3 +58,10 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def scheduled_jobs(backend: Backend) -> list[Job]:
+    """The jobs every worker runs (`keel up` starts one beside the API)."""
+    from keel.worker.monitors import monitor_job  # it imports Job from here
+
+    return [monitor_job(backend.monitoring)]

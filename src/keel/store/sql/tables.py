@@ -199,7 +199,9 @@ audit_head = Table(
 )
 
 # Each area's tables live in their own module on the same `metadata`; importing them here means
-# whoever compares or creates `metadata` sees every table.
+# anything that reads `metadata` (the migrations' comparison test, create_all) sees every table.
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
+from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
+from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402

@@ -1,0 +1,270 @@
+"""Monitors: define them, run them (now, or on schedule from the worker), read their results."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from keel.domain.monitoring import (
+    Check,
+    MetricPoint,
+    Monitor,
+    MonitorChanges,
+    MonitoringStatus,
+    Status,
+    check_drift_columns,
+    due_windows,
+    next_due,
+    worst,
+)
+from keel.domain.names import check_name
+from keel.domain.permissions import Permission, Principal, authorize
+from keel.domain.signature import ColumnRole, ColumnType
+from keel.errors import InvalidInput, NotFound
+from keel.services.monitoring_checks import CheckContext, TelemetryReader, run_check
+from keel.services.registry import Registry
+from keel.store.sql.monitoring import ANY_LAST_END, SqlMonitoringStore
+
+log = logging.getLogger("keel.monitoring")
+LIVE_ALIAS = "production"
+MAX_SERIES_POINTS = 10_000
+NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
+PROFILED_ROLES = frozenset({ColumnRole.FEATURE, ColumnRole.PROTECTED_ATTRIBUTE})
+
+
+def _utc(moment: datetime | None, field: str = "at") -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise InvalidInput(
+            f"The '{field}' time must carry a time zone (e.g. 2026-03-01T12:00:00Z).",
+            {"field": field},
+        )
+    return moment.astimezone(UTC)
+
+
+class Monitoring:
+    """Monitor definitions over a store, and their runs over telemetry."""
+
+    def __init__(
+        self, store: SqlMonitoringStore, registry: Registry, telemetry: TelemetryReader
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.telemetry = telemetry
+
+    # -- definitions ---------------------------------------------------------------------------
+
+    def _writable(self, by: Principal, model: str) -> None:
+        found = self.registry.get_model(model)
+        authorize(by, Permission.WRITE, found.team)
+
+    def _check_versions(self, monitor: Monitor) -> None:
+        for field, number in (
+            ("version", monitor.version),
+            ("reference_version", monitor.reference_version),
+        ):
+            if number is None:
+                continue
+            try:
+                self.registry.get_version(monitor.model, number)
+            except NotFound:
+                raise InvalidInput(
+                    f"The '{field}' field names version {number} of {monitor.model!r}, which "
+                    "does not exist. Register it first, or leave the field out.",
+                    {"field": field},
+                ) from None
+
+    def _check_thresholds(self, monitor: Monitor) -> None:
+        version = self.monitored_version(monitor)
+        if version is None or not monitor.thresholds.drift:
+            return
+        signature = self.registry.get_version(monitor.model, version).signature
+        kinds = {
+            c.name: "numeric" if c.dtype in NUMERIC_TYPES else "categorical"
+            for c in signature.columns
+            if c.role in PROFILED_ROLES and c.dtype != ColumnType.DATETIME
+        }
+        check_drift_columns(monitor.thresholds, kinds)
+
+    def create(self, by: Principal, monitor: Monitor, *, now: datetime | None = None) -> Monitor:
+        """Define a monitor on ``monitor.model`` (write access in its team); audited."""
+        check_name(monitor.model, "model")
+        check_name(monitor.name, "name")
+        self._writable(by, monitor.model)
+        self._check_versions(monitor)
+        self._check_thresholds(monitor)
+        scheduled = replace(monitor, last_window_end=None).scheduled(_utc(now))
+        return self.store.create_monitor(scheduled, by.name)
+
+    def list_monitors(self, model: str) -> list[Monitor]:
+        return self.store.list_monitors(check_name(model, "model"))
+
+    def get(self, monitor_id: int) -> Monitor:
+        return self.store.get_monitor(monitor_id)
+
+    def update(
+        self,
+        by: Principal,
+        monitor_id: int,
+        changes: MonitorChanges,
+        *,
+        now: datetime | None = None,
+    ) -> Monitor:
+        """Change a monitor's checks, window, versions, thresholds or schedule; audited."""
+        current = self.store.get_monitor(monitor_id)
+        self._writable(by, current.model)
+        changed = changes.apply(current)
+        self._check_versions(changed)
+        self._check_thresholds(changed)
+        return self.store.update_monitor(changed.scheduled(_utc(now)), by.name)
+
+    def delete(self, by: Principal, monitor_id: int) -> Monitor:
+        """Remove a monitor; the points it recorded stay in the model's series. Audited."""
+        current = self.store.get_monitor(monitor_id)
+        self._writable(by, current.model)
+        return self.store.delete_monitor(monitor_id, by.name)
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def monitored_version(self, monitor: Monitor) -> int | None:
+        """The version a monitor watches: its own, else the model's production alias, else the
+        newest version; None while the model has no versions."""
+        if monitor.version is not None:
+            return monitor.version
+        for assignment in self.registry.current_aliases(monitor.model):
+            if assignment.alias == LIVE_ALIAS:
+                return assignment.version
+        latest = self.registry.get_model(monitor.model).latest_version
+        return latest or None
+
+    def evaluate(self, monitor: Monitor, window: tuple[datetime, datetime]) -> list[MetricPoint]:
+        """Run every check of ``monitor`` over ``window``; nothing is stored."""
+        version = self.monitored_version(monitor)
+        if version is None:
+            return []
+        signature = self.registry.get_version(monitor.model, version).signature
+        start, end = window
+        ctx = CheckContext(
+            model=monitor.model,
+            version=version,
+            reference_version=monitor.reference_version or version,
+            signature=signature,
+            start=start,
+            end=end,
+            window=monitor.window,
+            thresholds=monitor.thresholds,
+            telemetry=self.telemetry,
+            monitor_id=monitor.id,
+        )
+        points: list[MetricPoint] = []
+        for check in monitor.checks:
+            try:
+                points.extend(run_check(check, ctx))
+            except InvalidInput as exc:
+                # Data a check cannot use (e.g. a score on a multi-class model) must not stop
+                # the other checks, nor block the schedule on this window forever.
+                log.warning("monitor %s check %s: %s", monitor.id, check, exc.message)
+                points.append(ctx.point(check, None, "check_failed", None, None, Status.NO_DATA))
+        return points
+
+    def run(
+        self,
+        by: Principal,
+        model: str,
+        *,
+        now: datetime | None = None,
+        monitor_id: int | None = None,
+    ) -> list[MetricPoint]:
+        """Run every monitor of ``model`` (or only ``monitor_id``) over its newest complete
+        window at ``now`` (default: the current time), store the points and return them.
+
+        A window already evaluated is evaluated again and its points replaced: a manual run
+        after late labels arrived updates the record instead of duplicating it.
+        """
+        check_name(model, "model")
+        self._writable(by, model)
+        at = _utc(now)
+        monitors = self.store.list_monitors(model)
+        if monitor_id is not None:
+            monitors = [m for m in monitors if m.id == monitor_id]
+            if not monitors:
+                raise NotFound(
+                    f"Model {model!r} has no monitor with id {monitor_id}.",
+                    {"monitor": monitor_id},
+                )
+        points: list[MetricPoint] = []
+        for monitor in monitors:
+            window = monitor.window.last_complete(at)
+            found = self.evaluate(monitor, window)
+            newest = max(filter(None, (monitor.last_window_end, window[1])))
+            self.store.record_run(
+                monitor,
+                window,
+                found,
+                actor=by.name,
+                expect_last_end=ANY_LAST_END,
+                last_window_end=newest,
+                next_due_at=next_due(monitor.window, monitor.schedule, newest, at),
+            )
+            points.extend(found)
+        return points
+
+    def run_due(self, by: Principal, *, now: datetime | None = None) -> list[MetricPoint]:
+        """Run every scheduled monitor over the windows that have settled since its last run
+        (the worker calls this). Of several workers racing for one window, one records it."""
+        authorize(by, Permission.ADMIN)
+        at = _utc(now)
+        points: list[MetricPoint] = []
+        for monitor in self.store.due_monitors(at):
+            last = monitor.last_window_end
+            windows = due_windows(monitor.window, monitor.schedule, last, at)
+            if not windows:
+                # Due by the clock, but a manual run already covered what has settled.
+                self.store.reschedule(monitor, next_due(monitor.window, monitor.schedule, last, at))
+                continue
+            for window in windows:
+                found = self.evaluate(monitor, window)
+                claimed = self.store.record_run(
+                    monitor,
+                    window,
+                    found,
+                    actor=by.name,
+                    expect_last_end=last,
+                    last_window_end=window[1],
+                    next_due_at=next_due(monitor.window, monitor.schedule, window[1], at),
+                )
+                if not claimed:
+                    break  # another worker moved this monitor on
+                last = window[1]
+                points.extend(found)
+        return points
+
+    # -- results -------------------------------------------------------------------------------
+
+    def series(
+        self,
+        model: str,
+        check: Check | None = None,
+        column: str | None = None,
+        since: datetime | None = None,
+        *,
+        metric: str | None = None,
+    ) -> list[MetricPoint]:
+        """A model's metric points, oldest window first (at most `MAX_SERIES_POINTS`)."""
+        return self.store.series(
+            check_name(model, "model"),
+            check=check,
+            column=column,
+            metric=metric,
+            since=_utc(since, "since") if since is not None else None,
+            limit=MAX_SERIES_POINTS,
+        )
+
+    def latest(self, model: str) -> MonitoringStatus:
+        """The newest verdict of every check, column and metric, and the worst of them."""
+        points = self.store.latest(check_name(model, "model"))
+        return MonitoringStatus(
+            model=model, status=worst([p.status for p in points]), points=tuple(points)
+        )

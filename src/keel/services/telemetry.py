@@ -1,0 +1,378 @@
+"""Telemetry: predictions and labels in, profiles and DuckDB queries out.
+
+An ingested batch is validated against the version's signature (a rejected batch writes nothing
+and is counted), written durably as Parquet (`keel.store.telemetry`), and folded into the version's
+hourly window profiles, all before it is acknowledged. The Parquet write, the profile merge and
+the batch's record happen under the version's write lock, in one SQL transaction: a crash before
+the commit leaves at most a file that a retry of the same batch id overwrites.
+
+Ingested rows are not audit events (they are data, like a metrics scrape; the audit chain would
+serialise every writer); what changes Keel's behaviour is: setting a reference, setting retention
+and purging expired partitions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from keel.domain.names import check_name
+from keel.domain.permissions import Permission, Principal, authorize
+from keel.domain.telemetry import (
+    ERROR,
+    LABEL,
+    LATENCY_MS,
+    PREDICTION,
+    PREDICTION_ID,
+    SCORE,
+    TIMESTAMP,
+    IngestReceipt,
+    OperationsStats,
+    RetentionPolicy,
+)
+from keel.errors import Conflict, InvalidInput
+from keel.services.registry import Registry
+from keel.services.telemetry_profiles import (
+    by_hour,
+    hour_of,
+    hourly_profiles,
+    kinds_of,
+    stats_columns,
+)
+from keel.services.telemetry_validation import (
+    reference_columns,
+    validate_labels,
+    validate_predictions,
+)
+from keel.stats.profile import DatasetProfile, build_reference, merge_all, profile_like
+from keel.store.sql.profiles import SqlTelemetryStore, StoredBatch
+from keel.store.telemetry import (
+    PREDICTIONS_SOURCE,
+    TelemetryFiles,
+    parquet_source,
+    quote_identifier,
+)
+
+__all__ = ["IngestReceipt", "OperationsStats", "RetentionPolicy", "Telemetry"]
+
+_BATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+MAX_RETENTION_DAYS = 36_500
+SYSTEM_ACTOR = "keel-worker"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _merge_json(stored: str, new: str) -> str:
+    return DatasetProfile.from_json(stored).merge(DatasetProfile.from_json(new)).to_json()
+
+
+def _receipt(batch: StoredBatch) -> IngestReceipt:
+    return IngestReceipt(batch.batch_id, batch.rows, batch.partitions, replayed=True)
+
+
+def _batch_id(given: str | None) -> str:
+    if given is None:
+        return uuid.uuid4().hex
+    if not _BATCH_ID.fullmatch(given):
+        raise InvalidInput(
+            "A batch id must be 8-64 letters, digits, '_' or '-' (a uuid4 hex is ideal). "
+            f"Got {given!r}.",
+            {"field": "batch_id"},
+        )
+    return given
+
+
+class Telemetry:
+    """Ingest and query a model's predictions, labels and profiles."""
+
+    def __init__(self, store: SqlTelemetryStore, files: TelemetryFiles, registry: Registry) -> None:
+        self.store = store
+        self.files = files
+        self.registry = registry
+
+    def __repr__(self) -> str:
+        return f"Telemetry(store={self.store!r}, files={self.files!r})"
+
+    # -- ingest --------------------------------------------------------------------------------
+
+    def authorize_write(self, by: Principal, model: str) -> None:
+        """Raise unless ``by`` may log telemetry for ``model`` (write in its team)."""
+        found = self.registry.get_model(check_name(model, "model"))
+        authorize(by, Permission.WRITE, found.team)
+
+    def _replayed(self, batch_id: str, kind: str, model: str) -> IngestReceipt | None:
+        stored = self.store.batch(batch_id)
+        if stored is None:
+            return None
+        if stored.kind != kind:
+            raise Conflict(
+                f"Batch id {batch_id!r} was already used for {stored.kind}; give each batch "
+                "its own id.",
+                {"field": "batch_id", "batch_id": batch_id},
+            )
+        return _receipt(stored)
+
+    def log_predictions(
+        self,
+        by: Principal,
+        model: str,
+        version: int,
+        batch: pa.Table,
+        *,
+        batch_id: str | None = None,
+    ) -> IngestReceipt:
+        """Validate, store durably and profile one batch of ``model``/``version``'s predictions.
+
+        ``batch_id`` makes a retry safe: a batch id already stored is answered with its first
+        receipt (``replayed=True``) and nothing is written again.
+        """
+        self.authorize_write(by, model)
+        signature = self.registry.get_version(model, version).signature
+        batch_id = _batch_id(batch_id)
+        replayed = self._replayed(batch_id, "predictions", model)
+        if replayed is not None:
+            return replayed
+        now = datetime.now(UTC)
+        try:
+            table = validate_predictions(batch, signature, now=now, batch_id=batch_id)
+        except InvalidInput:
+            self.store.count_rejected(model, version, hour_of(now), batch.num_rows)
+            raise
+        stored_reference = self.store.reference(model, version)
+        hours = hourly_profiles(table, self._profile(stored_reference))
+        with self.store.ingest(model, version) as tx:
+            again = tx.seen(batch_id)
+            if again is not None:
+                return _receipt(again)
+            current = tx.reference()
+            if current != stored_reference:  # replaced meanwhile: profile on the new bins
+                hours = hourly_profiles(table, self._profile(current))
+            written = self.files.write_predictions(model, version, table, batch_id)
+            for hour, (rows, profile) in hours.items():
+                text = None if profile is None else profile.to_json()
+                tx.add_to_window(hour, rows, text, _merge_json)
+            partitions = [day.isoformat() for day, _ in written]
+            tx.record_batch(batch_id, "predictions", version, table.num_rows, partitions)
+        return IngestReceipt(batch_id, table.num_rows, tuple(partitions))
+
+    def log_labels(
+        self, by: Principal, model: str, batch: pa.Table, *, batch_id: str | None = None
+    ) -> IngestReceipt:
+        """Store ground truth for earlier predictions, joined later by ``prediction_id``."""
+        self.authorize_write(by, model)
+        batch_id = _batch_id(batch_id)
+        replayed = self._replayed(batch_id, "labels", model)
+        if replayed is not None:
+            return replayed
+        table = validate_labels(batch, now=datetime.now(UTC))
+        written = self.files.write_labels(model, table, batch_id)
+        partitions = [day.isoformat() for day, _ in written]
+        self.store.record_labels(model, batch_id, table.num_rows, partitions)
+        return IngestReceipt(batch_id, table.num_rows, tuple(partitions))
+
+    # -- reference -----------------------------------------------------------------------------
+
+    def set_reference(
+        self,
+        by: Principal,
+        model: str,
+        version: int,
+        table: pa.Table,
+        *,
+        source: str = "upload",
+        bins: int = 20,
+        top_k: int = 50,
+    ) -> DatasetProfile:
+        """Profile ``table`` as the version's reference, and rebuild its window profiles on the
+        new bins from the raw Parquet files (so every stored window stays comparable)."""
+        self.authorize_write(by, model)
+        signature = self.registry.get_version(model, version).signature
+        if table.num_rows == 0:
+            raise InvalidInput(
+                "The reference data has no rows; send the training data (or a sample of it).",
+                {"field": "data"},
+            )
+        columns = reference_columns(table, signature)
+        kinds = kinds_of(columns)
+        reference = build_reference(
+            stats_columns(pa.table(columns), kinds), kinds, bins=bins, top_k=top_k
+        )
+        with self.store.ingest(model, version) as tx:
+            windows: dict[datetime, tuple[int, str | None]] = {}
+            for path in self.files.prediction_files(model, version):
+                stored = self.files.query(
+                    f"SELECT * FROM {PREDICTIONS_SOURCE}",  # noqa: S608 - constant
+                    {"files": [path]},
+                )
+                for hour, rows in by_hour(stored):
+                    profile = profile_like(reference, stats_columns(rows, reference.columns))
+                    profile.rows = rows.num_rows
+                    before = windows.get(hour)
+                    if before is not None and before[1] is not None:
+                        profile = DatasetProfile.from_json(before[1]).merge(profile)
+                    windows[hour] = (profile.rows, profile.to_json())
+            tx.replace_reference(
+                rows=reference.rows,
+                profile=reference.to_json(),
+                source=source,
+                actor=by.name,
+                model=model,
+                version=version,
+                windows=windows,
+            )
+        return reference
+
+    @staticmethod
+    def _profile(stored: object) -> DatasetProfile | None:
+        text = getattr(stored, "profile", None)
+        return None if text is None else DatasetProfile.from_json(text)
+
+    def reference_profile(self, model: str, version: int) -> DatasetProfile | None:
+        """The version's reference profile, or None before one is set."""
+        return self._profile(self.store.reference(check_name(model, "model"), version))
+
+    # -- windows -------------------------------------------------------------------------------
+
+    def window_profiles(
+        self, model: str, version: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, DatasetProfile]]:
+        """The hourly profiles with start <= hour < end (hours without a profile are left out:
+        they hold rows ingested before a reference existed)."""
+        stored = self.store.windows(check_name(model, "model"), version, _utc(start), _utc(end))
+        return [(w.hour, DatasetProfile.from_json(w.profile)) for w in stored if w.profile]
+
+    def merged_profile(
+        self, model: str, version: int, start: datetime, end: datetime
+    ) -> DatasetProfile | None:
+        """One profile of the whole window, merged from its hours (no raw row is read)."""
+        return merge_all(p for _, p in self.window_profiles(model, version, start, end))
+
+    def hourly_row_counts(
+        self, model: str, version: int, start: datetime, end: datetime
+    ) -> list[tuple[datetime, int]]:
+        """Rows ingested per hour with start <= hour < end, oldest first."""
+        stored = self.store.windows(check_name(model, "model"), version, _utc(start), _utc(end))
+        return [(w.hour, w.rows) for w in stored]
+
+    def rejected_rows(self, model: str, version: int, start: datetime, end: datetime) -> int:
+        """Rows refused at ingest (wrong type, unknown or missing column) in [start, end)."""
+        return self.store.rejected(check_name(model, "model"), version, _utc(start), _utc(end))
+
+    # -- raw queries ---------------------------------------------------------------------------
+
+    def labelled_predictions(
+        self,
+        model: str,
+        version: int,
+        start: datetime,
+        end: datetime,
+        columns: Sequence[str] = (),
+    ) -> pa.Table:
+        """Predictions with start <= ts < end that have a label, joined on ``prediction_id``:
+        prediction_id, ts, prediction, score, label, then ``columns``. When a prediction was
+        labelled more than once, the newest label counts."""
+        check_name(model, "model")
+        start, end = _utc(start), _utc(end)
+        extra = "".join(f", p.{quote_identifier(c)}" for c in columns)
+        empty = pa.table(
+            {
+                PREDICTION_ID: pa.array([], pa.string()),
+                TIMESTAMP: pa.array([], pa.timestamp("us", tz="UTC")),
+                PREDICTION: pa.array([], pa.float64()),
+                SCORE: pa.array([], pa.float64()),
+                LABEL: pa.array([], pa.float64()),
+                **{c: pa.array([], pa.null()) for c in columns},
+            }
+        )
+        predictions = self.files.prediction_files(model, version, start, end)
+        labels = self.files.label_files(model)
+        if not predictions or not labels:
+            return empty
+        sql = f"""
+            WITH l AS (
+                SELECT {PREDICTION_ID}, arg_max({LABEL}, {TIMESTAMP}) AS {LABEL}
+                FROM {parquet_source("labels")}
+                GROUP BY {PREDICTION_ID}
+            )
+            SELECT p.{PREDICTION_ID}, p.{TIMESTAMP}, p.{PREDICTION}, p.{SCORE}, l.{LABEL}{extra}
+            FROM {parquet_source("predictions")} AS p
+            JOIN l USING ({PREDICTION_ID})
+            WHERE p.{TIMESTAMP} >= $start AND p.{TIMESTAMP} < $end
+            ORDER BY p.{TIMESTAMP}, p.{PREDICTION_ID}
+        """  # noqa: S608 - identifiers are constants or quoted; paths and times are parameters
+        return self.files.query(
+            sql, {"predictions": predictions, "labels": labels, "start": start, "end": end}
+        )
+
+    def operations(
+        self, model: str, version: int, start: datetime, end: datetime
+    ) -> OperationsStats:
+        """Rows, latency p50/p95/p99 (linear interpolation, as NumPy's default quantile), the
+        share of rows with an error, and rows per second over [start, end)."""
+        check_name(model, "model")
+        start, end = _utc(start), _utc(end)
+        seconds = max((end - start).total_seconds(), 1e-9)
+        files = self.files.prediction_files(model, version, start, end)
+        if not files:
+            return OperationsStats(0, None, None, None, None, 0.0)
+        sql = f"""
+            SELECT count(*) AS rows,
+                   quantile_cont({LATENCY_MS}, [0.5, 0.95, 0.99]) AS q,
+                   avg(CASE WHEN {ERROR} IS NULL THEN 0.0 ELSE 1.0 END) AS error_rate
+            FROM {PREDICTIONS_SOURCE}
+            WHERE {TIMESTAMP} >= $start AND {TIMESTAMP} < $end
+        """  # noqa: S608 - constants only; paths and times are parameters
+        row = self.files.query(sql, {"files": files, "start": start, "end": end}).to_pylist()[0]
+        quantiles = row["q"] or [None, None, None]
+        rows = int(row["rows"])
+        return OperationsStats(
+            rows=rows,
+            latency_p50_ms=quantiles[0],
+            latency_p95_ms=quantiles[1],
+            latency_p99_ms=quantiles[2],
+            error_rate=row["error_rate"],
+            throughput_per_s=rows / seconds,
+        )
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def retention(self, model: str) -> int | None:
+        """Days of raw telemetry kept for ``model``; None: kept until a retention is set."""
+        return self.store.retention_days(check_name(model, "model"))
+
+    def set_retention(
+        self, by: Principal, model: str, days: int, *, now: datetime | None = None
+    ) -> tuple[RetentionPolicy, list[str]]:
+        """Keep ``days`` of ``model``'s raw predictions and labels; older date partitions are
+        deleted now and by the worker from then on. Profiles are kept (they are small, and
+        they are the history drift is measured over). Returns the policy and what was deleted."""
+        self.authorize_write(by, model)
+        if not 1 <= days <= MAX_RETENTION_DAYS:
+            raise InvalidInput(
+                f"Retention must be between 1 and {MAX_RETENTION_DAYS} days. Got {days}.",
+                {"field": "days"},
+            )
+        at = self.store.set_retention(model, days, by.name)
+        removed = self._purge(model, days, by.name, now)
+        return RetentionPolicy(model, days, by.name, at), removed
+
+    def _purge(self, model: str, days: int, actor: str, now: datetime | None) -> list[str]:
+        cutoff = (_utc(now or datetime.now(UTC)) - timedelta(days=days)).date()
+        removed = self.files.delete_before(model, cutoff)
+        if removed:
+            self.store.record_purge(model, actor, cutoff.isoformat(), removed)
+        return removed
+
+    def apply_retention(self, now: datetime | None = None) -> dict[str, list[str]]:
+        """Delete every model's expired date partitions (the worker runs this daily)."""
+        return {
+            model: removed
+            for model, days in self.store.retention_by_model().items()
+            if (removed := self._purge(model, days, SYSTEM_ACTOR, now))
+        }

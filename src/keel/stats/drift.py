@@ -1,0 +1,532 @@
+"""Drift tests: pure functions over counts, raw samples or :mod:`keel.stats.profile` profiles.
+
+Methods, and the value each reports (``ColumnDrift.value``):
+
+==================  ===================  ========================  =========================
+method              column kinds         value                     drifted when (default)
+==================  ===================  ========================  =========================
+``ks``              numeric              KS p-value                value <= 0.05
+``wasserstein``     numeric              Wasserstein / ref. std    value >= 0.1
+``psi``             numeric, categorical PSI                       value >= 0.1
+``jensen_shannon``  numeric, categorical JS distance (base e)      value >= 0.1
+``chi_square``      categorical          chi-square p-value        value <= 0.05
+==================  ===================  ========================  =========================
+
+Default choice per column (:class:`DriftConfig`), as Evidently's ``DataDriftPreset`` chooses: when
+the reference holds at most 1,000 values of the column, ``ks`` for numeric and ``chi_square`` for
+categorical columns; above that, ``wasserstein`` for numeric and ``jensen_shannon`` for
+categorical columns. See docs/monitoring-defaults.md for the table beside Evidently's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats  # type: ignore[import-untyped]
+from scipy.spatial import distance  # type: ignore[import-untyped]
+
+from keel.errors import InvalidInput
+from keel.stats.profile import (
+    OTHER,
+    CategoricalProfile,
+    ColumnProfile,
+    DatasetProfile,
+    NumericProfile,
+)
+
+KS = "ks"
+WASSERSTEIN = "wasserstein"
+PSI = "psi"
+JENSEN_SHANNON = "jensen_shannon"
+CHI_SQUARE = "chi_square"
+
+NUMERIC_METHODS = (KS, WASSERSTEIN, PSI, JENSEN_SHANNON)
+CATEGORICAL_METHODS = (CHI_SQUARE, PSI, JENSEN_SHANNON)
+P_VALUE_METHODS = (KS, CHI_SQUARE)
+"""Methods whose value is a p-value: drift when value <= threshold (else value >= threshold)."""
+
+DEFAULT_THRESHOLDS: Mapping[str, float] = {
+    KS: 0.05,
+    CHI_SQUARE: 0.05,
+    WASSERSTEIN: 0.1,
+    JENSEN_SHANNON: 0.1,
+    PSI: 0.1,
+}
+WASSERSTEIN_MIN_STD = 0.001
+"""Floor of the reference standard deviation that normalises Wasserstein (Evidently's value)."""
+
+Counts = npt.ArrayLike
+
+
+# --------------------------------------------------------------------------- pure tests
+
+
+def _proportions(counts: Counts, name: str) -> npt.NDArray[np.float64]:
+    p = np.asarray(counts, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0:
+        raise InvalidInput(f"{name} must be a non-empty 1-D array of counts")
+    if np.any(p < 0) or not np.all(np.isfinite(p)):
+        raise InvalidInput(f"{name} must hold finite, non-negative counts")
+    total = p.sum()
+    if total <= 0:
+        raise InvalidInput(f"{name} holds no values; drift needs data on both sides")
+    return np.asarray(p / total, dtype=np.float64)
+
+
+def psi(expected: Counts, actual: Counts, eps: float = 1e-4) -> float:
+    """Population Stability Index of two binned distributions (counts or proportions).
+
+    ``PSI = sum_i (a_i - e_i) * ln(a_i / e_i)`` over the bins, with empty bins set to ``eps``
+    (as Evidently does) so the logarithm stays finite. Reference: Siddiqi, N. (2006), *Credit
+    Risk Scorecards*, Wiley, p. 137; Yurdakul, B. (2018), "Statistical properties of population
+    stability index", Western Michigan University. Rule of thumb: < 0.1 stable, 0.1-0.25 some
+    shift, > 0.25 major shift.
+
+    >>> round(psi([50, 30, 20], [30, 30, 40]), 6)
+    0.240795
+    """
+    e = _proportions(expected, "expected")
+    a = _proportions(actual, "actual")
+    if e.shape != a.shape:
+        raise InvalidInput(f"expected and actual need the same bins, got {e.size} and {a.size}")
+    e = np.where(e == 0, eps, e)
+    a = np.where(a == 0, eps, a)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def js_distance(expected: Counts, actual: Counts) -> float:
+    """Jensen-Shannon distance (natural log; between 0 and sqrt(ln 2)) of two binned distributions.
+
+    The square root of the Jensen-Shannon divergence of Lin, J. (1991), "Divergence measures
+    based on the Shannon entropy", IEEE Trans. Inf. Theory 37(1), computed by
+    ``scipy.spatial.distance.jensenshannon`` (as Evidently does).
+
+    >>> round(js_distance([50, 30, 20], [30, 30, 40]), 6)
+    0.172115
+    """
+    e = _proportions(expected, "expected")
+    a = _proportions(actual, "actual")
+    if e.shape != a.shape:
+        raise InvalidInput(f"expected and actual need the same bins, got {e.size} and {a.size}")
+    return float(distance.jensenshannon(e, a))
+
+
+@dataclass(frozen=True)
+class KsResult:
+    """Two-sample Kolmogorov-Smirnov result.
+
+    ``error_bound`` bounds ``|statistic - exact statistic|`` (0 when computed on raw values).
+    """
+
+    statistic: float
+    pvalue: float
+    error_bound: float = 0.0
+
+
+def ks_exact(reference: npt.ArrayLike, current: npt.ArrayLike) -> KsResult:
+    """Two-sample KS test on raw values, by ``scipy.stats.ks_2samp`` (exact p-value when small).
+
+    Kolmogorov, A. (1933); Smirnov, N. (1948), "Table for estimating the goodness of fit of
+    empirical distributions", Ann. Math. Stat. 19(2).
+
+    >>> r = ks_exact([0.1, 0.2, 0.3, 0.4, 0.5], [0.35, 0.45, 0.55, 0.65, 0.75])
+    >>> r.statistic, round(r.pvalue, 6)
+    (0.6, 0.357143)
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    cur = np.asarray(current, dtype=np.float64)
+    if ref.size == 0 or cur.size == 0:
+        raise InvalidInput("KS needs at least one value on each side")
+    result = stats.ks_2samp(ref, cur)
+    return KsResult(float(result.statistic), float(result.pvalue), 0.0)
+
+
+def ks_from_profiles(reference: NumericProfile, current: NumericProfile) -> KsResult:
+    """KS test of two numeric profiles: exact on raw values when both still hold them.
+
+    Otherwise the statistic is read off the binned CDFs: ``D_b = max_k |R_k - C_k|`` over the
+    slot boundaries, where ``R_k`` and ``C_k`` are the cumulative shares of the reference and the
+    current data. Both empirical CDFs are exact at the boundaries, so ``D_b <= D``; inside slot
+    ``k`` each CDF moves by at most that slot's share (``r_k``, ``c_k``), so
+
+        ``D_b <= D <= D_b + max_k min(r_k, c_k)``  (``error_bound``; about 1/bins on the
+        reference's quantile bins).
+
+    The p-value is the asymptotic one ``ks_2samp`` uses for large samples,
+    ``kstwo.sf(D_b, round(n*m/(n+m)))``; since ``D_b <= D`` it never overstates drift.
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> rng = np.random.default_rng(0)
+    >>> ref = build_reference({"x": rng.normal(size=5000)}, {"x": "numeric"})
+    >>> cur = profile_like(ref, {"x": rng.normal(0.5, 1.0, 5000)})
+    >>> r = ks_from_profiles(ref.columns["x"], cur.columns["x"])
+    >>> round(r.statistic, 4), r.pvalue < 1e-10, round(r.error_bound, 4)
+    (0.2098, True, 0.05)
+    """
+    if reference.count == 0 or current.count == 0:
+        raise InvalidInput("KS needs at least one value on each side")
+    if reference.sample is not None and current.sample is not None:
+        return ks_exact(reference.sample, current.sample)
+    _same_bins(reference, current)
+    r = reference.counts / reference.count
+    c = current.counts / current.count
+    d = float(np.max(np.abs(np.cumsum(r) - np.cumsum(c))))
+    bound = float(np.max(np.minimum(r, c)))
+    m, n = sorted([float(reference.count), float(current.count)], reverse=True)
+    en = m * n / (m + n)
+    pvalue = float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    return KsResult(d, pvalue, bound)
+
+
+def _same_bins(reference: NumericProfile, current: NumericProfile) -> None:
+    if reference.edges.shape != current.edges.shape or not np.array_equal(
+        reference.edges, current.edges
+    ):
+        raise InvalidInput(
+            "the profiles have different bin edges; profile the current data with "
+            "profile_like() against this reference"
+        )
+
+
+@dataclass(frozen=True)
+class WassersteinResult:
+    """Normalised Wasserstein distance and a bound on its distance from the exact value."""
+
+    value: float
+    error_bound: float = 0.0
+
+
+def wasserstein_normalized(reference: NumericProfile, current: NumericProfile) -> float:
+    """Wasserstein-1 (earth mover's) distance divided by the reference's standard deviation.
+
+    ``W1 = integral |F_ref(x) - F_cur(x)| dx`` (Vaserstein, L. (1969); Ramdas, Garcia and Cuturi
+    (2017), "On Wasserstein two-sample testing"), divided by ``max(std_ref, 0.001)`` with the
+    population standard deviation (ddof=0), as Evidently's ``wasserstein`` stattest does, so 0.1
+    means "moved by a tenth of a standard deviation". See :func:`wasserstein_from_profiles` for
+    how it is computed and its error bound.
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> ref = build_reference({"x": np.array([0.0, 1.0, 2.0, 3.0])}, {"x": "numeric"})
+    >>> cur = profile_like(ref, {"x": np.array([1.0, 2.0, 3.0, 4.0])})
+    >>> round(wasserstein_normalized(ref.columns["x"], cur.columns["x"]), 6)  # 1 / std(0..3)
+    0.894427
+    """
+    return wasserstein_from_profiles(reference, current).value
+
+
+def wasserstein_from_profiles(
+    reference: NumericProfile, current: NumericProfile
+) -> WassersteinResult:
+    """Normalised Wasserstein distance with its error bound.
+
+    Exact (``scipy.stats.wasserstein_distance``) when both profiles still hold their raw
+    values. Otherwise each side's mass in slot ``k`` is placed at that side's mean of the slot
+    (the profile keeps per-slot sums) and W1 of the two discrete distributions is computed
+    exactly. Moving mass within a slot of width ``w_k`` to its mean costs at most ``w_k / 2`` per
+    unit, so by the triangle inequality ``|W_profiles - W| <= sum_k w_k (r_k + c_k) / 2``
+    (``error_bound``, normalised like the value; the outer slots span from the smaller minimum to
+    the first edge and from the last edge to the larger maximum). Means are kept, so a pure shift
+    whose CDFs do not cross comes out exact.
+    """
+    if reference.count == 0 or current.count == 0:
+        raise InvalidInput("Wasserstein needs at least one value on each side")
+    norm = max(math.sqrt(reference.m2 / reference.count), WASSERSTEIN_MIN_STD)
+    if reference.sample is not None and current.sample is not None:
+        exact = stats.wasserstein_distance(reference.sample, current.sample)
+        return WassersteinResult(float(exact) / norm, 0.0)
+    _same_bins(reference, current)
+    if reference.sums is None or current.sums is None:
+        raise InvalidInput("the profiles lack per-slot sums; rebuild them with profile_like()")
+    lo = float(np.fmin(reference.minimum, current.minimum))
+    hi = float(np.fmax(reference.maximum, current.maximum))
+    bounds = np.concatenate([[lo], reference.edges, [hi]])
+    bounds[1:-1] = np.clip(bounds[1:-1], lo, hi)
+    width = np.maximum(np.diff(bounds), 0.0)
+    r = reference.counts / reference.count
+    c = current.counts / current.count
+    # Each slot's mass sits at that slot's mean on each side; W1 of those two discrete
+    # distributions is the integral of |CDF difference| over the sorted atom positions.
+    atoms_r, atoms_c = reference.counts > 0, current.counts > 0
+    positions = np.concatenate(
+        [
+            reference.sums[atoms_r] / reference.counts[atoms_r],
+            current.sums[atoms_c] / current.counts[atoms_c],
+        ]
+    )
+    weights = np.concatenate([r[atoms_r], -c[atoms_c]])
+    order = np.argsort(positions, kind="stable")
+    positions, weights = positions[order], weights[order]
+    cdf_gap = np.abs(np.cumsum(weights)[:-1])
+    area = float(np.dot(cdf_gap, np.diff(positions)))
+    # Moving a slot's mass to its mean costs at most half the slot's width (triangle inequality
+    # on both sides).
+    bound = float(np.dot(width, r + c) / 2)
+    return WassersteinResult(area / norm, bound / norm)
+
+
+@dataclass(frozen=True)
+class ChiSquareResult:
+    statistic: float
+    pvalue: float
+    dof: int
+
+
+def chi_square(expected: Counts, actual: Counts) -> ChiSquareResult:
+    """Pearson's chi-square test of homogeneity of two count vectors over the same categories.
+
+    Pearson, K. (1900); computed by ``scipy.stats.chi2_contingency`` on the 2 x K table
+    (categories empty on both sides dropped; no continuity correction). Unlike a goodness-of-fit
+    test against the reference's shares (Evidently's ``chisquare``), it treats the reference as
+    a sample too, and a category unseen in the reference does not make the statistic infinite.
+
+    >>> r = chi_square([50, 30, 20], [30, 30, 40])
+    >>> round(r.statistic, 6), round(r.pvalue, 6), r.dof
+    (11.666667, 0.002928, 2)
+    """
+    e = np.asarray(expected, dtype=np.float64)
+    a = np.asarray(actual, dtype=np.float64)
+    if e.shape != a.shape or e.ndim != 1:
+        raise InvalidInput("expected and actual need counts over the same categories")
+    if e.sum() <= 0 or a.sum() <= 0:
+        raise InvalidInput("chi-square needs at least one value on each side")
+    table = np.stack([e, a])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:  # one category on both sides: identical distributions
+        return ChiSquareResult(0.0, 1.0, 0)
+    result = stats.chi2_contingency(table, correction=False)
+    return ChiSquareResult(float(result.statistic), float(result.pvalue), int(result.dof))
+
+
+# --------------------------------------------------------------------------- columns and datasets
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """A per-column override: the method and/or threshold to use for one column."""
+
+    method: str | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """Which test each column gets, with which threshold; and when the dataset has drifted.
+
+    Defaults follow Evidently's ``DataDriftPreset``: up to ``small_sample_rows`` reference values,
+    ``ks`` (p <= 0.05) for numeric and ``chi_square`` (p <= 0.05) for categorical columns;
+    beyond, ``wasserstein`` (>= 0.1) for numeric and ``jensen_shannon`` (>= 0.1) for categorical
+    columns. The dataset has drifted when at least ``drift_share`` of the tested columns have.
+
+    >>> config = DriftConfig(columns={"age": ColumnRule(method="psi", threshold=0.2)})
+    >>> config.rule("age", "numeric", 10**6)
+    ('psi', 0.2)
+    >>> DriftConfig().rule("plan", "categorical", 500)
+    ('chi_square', 0.05)
+    """
+
+    small_sample_rows: int = 1000
+    numeric_small: str = KS
+    numeric_large: str = WASSERSTEIN
+    categorical_small: str = CHI_SQUARE
+    categorical_large: str = JENSEN_SHANNON
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    columns: Mapping[str, ColumnRule] = field(default_factory=dict)
+    drift_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("numeric_small", "numeric_large"):
+            _check_method(name, getattr(self, name), NUMERIC_METHODS)
+        for name in ("categorical_small", "categorical_large"):
+            _check_method(name, getattr(self, name), CATEGORICAL_METHODS)
+        for method in self.thresholds:
+            _check_method("thresholds", method, (*NUMERIC_METHODS, CHI_SQUARE))
+        if not 0.0 < self.drift_share <= 1.0:
+            raise InvalidInput(f"drift_share must be in (0, 1], got {self.drift_share}")
+        if self.small_sample_rows < 0:
+            raise InvalidInput("small_sample_rows must not be negative")
+        for column, rule in self.columns.items():
+            if rule.method is not None:
+                _check_method(
+                    f"columns[{column!r}].method", rule.method, (*NUMERIC_METHODS, CHI_SQUARE)
+                )
+
+    def rule(self, column: str, kind: str, reference_values: int) -> tuple[str, float]:
+        """The ``(method, threshold)`` for a column of ``kind`` with that many reference values."""
+        override = self.columns.get(column, ColumnRule())
+        small = reference_values <= self.small_sample_rows
+        if kind == "numeric":
+            method = override.method or (self.numeric_small if small else self.numeric_large)
+            allowed: tuple[str, ...] = NUMERIC_METHODS
+        else:
+            method = override.method or (
+                self.categorical_small if small else self.categorical_large
+            )
+            allowed = CATEGORICAL_METHODS
+        if method not in allowed:
+            raise InvalidInput(
+                f"column {column!r} is {kind}; drift method {method!r} does not apply, "
+                f"use one of {', '.join(allowed)}"
+            )
+        threshold = override.threshold
+        if threshold is None:
+            threshold = self.thresholds.get(method, DEFAULT_THRESHOLDS[method])
+        return method, float(threshold)
+
+
+def _check_method(where: str, method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise InvalidInput(
+            f"{where}: unknown drift method {method!r}, use one of {', '.join(allowed)}"
+        )
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    """One column's verdict. ``value`` is a p-value for ks/chi_square, else a distance.
+
+    ``value`` is NaN (and ``drifted`` False) when a side has no values to compare.
+    """
+
+    column: str
+    method: str
+    value: float
+    threshold: float
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+
+
+@dataclass(frozen=True)
+class DatasetDrift:
+    """Per-column verdicts; ``share`` of the tested columns that drifted; dataset verdict."""
+
+    columns: tuple[ColumnDrift, ...]
+    share: float
+    drifted: bool
+    threshold: float = 0.5
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.drifted]
+
+
+def column_drift(
+    column: str,
+    reference: ColumnProfile,
+    current: ColumnProfile,
+    config: DriftConfig | None = None,
+) -> ColumnDrift:
+    """Test one column of the current profile against the reference with the configured rule.
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> ref = build_reference({"c": np.array(["a", "b"] * 300)}, {"c": "categorical"})
+    >>> cur = profile_like(ref, {"c": np.array(["a"] * 400 + ["b"] * 200)})
+    >>> d = column_drift("c", ref.columns["c"], cur.columns["c"])
+    >>> d.method, d.drifted, d.value < 1e-6
+    ('chi_square', True, True)
+    """
+    config = config if config is not None else DriftConfig()
+    kind = "numeric" if isinstance(reference, NumericProfile) else "categorical"
+    if isinstance(current, NumericProfile) != isinstance(reference, NumericProfile):
+        raise InvalidInput(
+            f"column {column!r} is {kind} in the reference but not in the current data"
+        )
+    method, threshold = config.rule(column, kind, reference.count)
+    if reference.count == 0 or current.count == 0:
+        return ColumnDrift(
+            column, method, math.nan, threshold, False, reference.count, current.count
+        )
+    value = _measure(method, reference, current)
+    drifted = value <= threshold if method in P_VALUE_METHODS else value >= threshold
+    return ColumnDrift(
+        column, method, value, threshold, bool(drifted), reference.count, current.count
+    )
+
+
+def _measure(method: str, reference: ColumnProfile, current: ColumnProfile) -> float:
+    if isinstance(reference, NumericProfile) and isinstance(current, NumericProfile):
+        if method == KS:
+            return ks_from_profiles(reference, current).pvalue
+        if method == WASSERSTEIN:
+            return wasserstein_normalized(reference, current)
+        _same_bins(reference, current)
+        expected, actual = reference.counts, current.counts
+    elif isinstance(reference, CategoricalProfile) and isinstance(current, CategoricalProfile):
+        if reference.counts.keys() != current.counts.keys():
+            raise InvalidInput(
+                "the profiles have different categories; profile the current data with "
+                "profile_like() against this reference"
+            )
+        expected, actual = reference.frequencies(), current.frequencies()
+        if method == CHI_SQUARE:
+            return chi_square(expected, actual).pvalue
+    else:  # pragma: no cover - column_drift checks the kinds first
+        raise InvalidInput("profiles of different kinds")
+    if method == PSI:
+        return psi(expected, actual)
+    return js_distance(expected, actual)
+
+
+def dataset_drift(
+    reference: DatasetProfile, current: DatasetProfile, config: DriftConfig | None = None
+) -> DatasetDrift:
+    """Test every column both profiles have; the dataset drifted when share >= drift_share.
+
+    ``share`` counts only the columns that could be tested (values on both sides).
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> rng = np.random.default_rng(0)
+    >>> data = {"a": rng.normal(size=5000), "b": rng.normal(size=5000)}
+    >>> ref = build_reference(data, {"a": "numeric", "b": "numeric"})
+    >>> cur = profile_like(ref, {"a": rng.normal(1.0, 1.0, 5000), "b": rng.normal(size=5000)})
+    >>> result = dataset_drift(ref, cur)
+    >>> result.drifted_columns, result.share, result.drifted
+    (['a'], 0.5, True)
+    """
+    config = config if config is not None else DriftConfig()
+    verdicts = tuple(
+        column_drift(name, ref, current.columns[name], config)
+        for name, ref in reference.columns.items()
+        if name in current.columns
+    )
+    tested = [v for v in verdicts if not math.isnan(v.value)]
+    share = sum(v.drifted for v in tested) / len(tested) if tested else 0.0
+    return DatasetDrift(
+        columns=verdicts,
+        share=share,
+        drifted=bool(tested) and share >= config.drift_share,
+        threshold=config.drift_share,
+    )
+
+
+__all__ = [
+    "CATEGORICAL_METHODS",
+    "CHI_SQUARE",
+    "DEFAULT_THRESHOLDS",
+    "JENSEN_SHANNON",
+    "KS",
+    "NUMERIC_METHODS",
+    "OTHER",
+    "PSI",
+    "WASSERSTEIN",
+    "ChiSquareResult",
+    "ColumnDrift",
+    "ColumnRule",
+    "DatasetDrift",
+    "DriftConfig",
+    "KsResult",
+    "WassersteinResult",
+    "chi_square",
+    "column_drift",
+    "dataset_drift",
+    "js_distance",
+    "ks_exact",
+    "ks_from_profiles",
+    "psi",
+    "wasserstein_from_profiles",
+    "wasserstein_normalized",
+]
