@@ -28,6 +28,7 @@ from starlette.testclient import TestClient
 from tests.api.conftest import admin_token, app, backend, bearer, client
 
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
+from keel.sdk.dataset import fingerprint
 from keel.services.backend import Backend
 
 __all__ = ["admin_token", "app", "backend", "client"]  # the API fixtures, used here
@@ -85,12 +86,17 @@ class World:
     tmp: Path
 
     def register(
-        self, artifact: bytes, filename: str, metrics: dict[str, float] | None = None
+        self,
+        artifact: bytes,
+        filename: str,
+        metrics: dict[str, float] | None = None,
+        documented: dict[str, Any] | None = None,
     ) -> int:
         metadata = {
             "signature": SIGNATURE,
             "environment": ENVIRONMENT,
             "metrics": metrics or {},
+            **(documented or {}),
         }
         response = self.client.post(
             f"{API}/versions",
@@ -103,10 +109,15 @@ class World:
         self.attach(version)
         return version
 
-    def register_model(self, estimator: Any, metrics: dict[str, float] | None = None) -> int:
+    def register_model(
+        self,
+        estimator: Any,
+        metrics: dict[str, float] | None = None,
+        documented: dict[str, Any] | None = None,
+    ) -> int:
         buffer = io.BytesIO()
         joblib.dump(estimator, buffer)
-        return self.register(buffer.getvalue(), "model.joblib", metrics)
+        return self.register(buffer.getvalue(), "model.joblib", metrics, documented)
 
     def attach(self, version: int) -> None:
         buffer = io.BytesIO()
@@ -161,6 +172,20 @@ def world(client: TestClient, backend: Backend, tmp_path: Path) -> Iterator[Worl
     yield World(client, backend, people, _data(2, 1200), tmp_path)
 
 
+# Everything Annex IV asks of a high-risk version, except the post-market monitoring plan, which
+# the first test leaves empty on purpose so the exported document must list exactly that gap.
+DOCUMENTED: dict[str, Any] = {
+    "description": "Logistic regression on income and debt.",
+    "lineage": {"training_data": fingerprint(_data(1, 2000)).model_dump()},
+    "card": {
+        "intended_use": "Rank consumer credit applications for manual review.",
+        "limitations": "Trained on two synthetic features; not for business lending.",
+        "human_oversight": "An underwriter reviews every declined application.",
+        "design_choices": "Logistic regression for explainable coefficients.",
+    },
+}
+
+
 def _good_model() -> LogisticRegression:
     train = _data(1, 2000)
     return LogisticRegression().fit(train[["income", "debt"]], train["repaid"])
@@ -186,7 +211,7 @@ def _promote_good_model(world: World) -> int:
 
 
 def test_a_good_model_passes_the_gates_and_is_promoted_after_sign_off(world: World) -> None:
-    version = world.register_model(_good_model(), metrics={"roc_auc": 0.99})
+    version = world.register_model(_good_model(), metrics={"roc_auc": 0.99}, documented=DOCUMENTED)
     status = world.run_gates(version)
     by_gate = gates(status)
     assert (status["tier"], status["policy_version"]) == ("high", 1)
@@ -224,6 +249,18 @@ def test_a_good_model_passes_the_gates_and_is_promoted_after_sign_off(world: Wor
     assert (shown["status"], shown["aliases"]) == ("production", ["production"])
     trail = world.client.get("/api/v1/audit", params={"action": "governance.promote"}).json()
     assert [e["subject_id"] for e in trail["items"]] == [f"{MODEL}/{version}"]
+
+    # The compliance document: no gaps but the one this test left empty on purpose, and the
+    # records the gates and sign-off produced.
+    exported = world.client.get(f"{API}/documents", params={"format": "json"})
+    assert exported.status_code == 200, exported.text
+    document = exported.json()
+    assert document["version"] == version
+    assert [gap["key"] for gap in document["gaps"]] == ["post_market_monitoring"]
+    html = world.client.get(f"{API}/documents", params={"format": "html"}).text
+    assert html.index("post-market monitoring plan") < html.index("Rank consumer credit")
+    for shown in ("april", "carl", "compliance review done", "Annex III"):
+        assert shown in html
 
 
 def test_a_model_scoring_on_a_protected_attribute_fails_the_fairness_gate(world: World) -> None:
@@ -339,6 +376,19 @@ def test_separation_of_duties_and_break_glass(world: World) -> None:
     (event,) = trail["items"]
     assert event["actor"] == "admin"  # the first admin, whose token the client holds
     assert event["details"]["justification"] == justification
+
+    # ...and in the compliance document of that version.
+    document = world.client.get(
+        f"{API}/documents", params={"format": "json", "version": version}
+    ).json()
+    (override,) = next(s for s in document["sections"] if s["key"] == "break_glass")["content"][
+        "overrides"
+    ]
+    assert override["justification"] == justification
+    markdown = world.client.get(
+        f"{API}/documents", params={"format": "md", "version": version}
+    ).text
+    assert justification in markdown
 
 
 def test_a_policy_with_an_unknown_check_is_refused_with_its_line(world: World) -> None:
