@@ -84,3 +84,18 @@ def test_import_names_a_bad_column(keel_cli: Keel, tmp_path: Path) -> None:
     result = keel_cli("telemetry", "import", str(tmp_path / "p.parquet"), "-m", "churn", "-v", "1")
     assert result.exit_code == 1
     assert "'mystery' is not in this version's signature" in result.output
+
+
+def test_a_missing_or_broken_file_is_one_error_line(keel_cli: Keel, tmp_path: Path) -> None:
+    missing = keel_cli(
+        "telemetry", "import", str(tmp_path / "nowhere.parquet"), "-m", "churn", "-v", "1"
+    )
+    assert missing.exit_code == 1
+    assert "No file at" in missing.output
+    assert "Traceback" not in missing.output
+    broken = tmp_path / "cut.parquet"
+    broken.write_bytes(b"PAR1 this is not a parquet file")
+    result = keel_cli("telemetry", "import", str(broken), "-m", "churn", "-v", "1")
+    assert result.exit_code == 1
+    assert "Cannot read 'cut.parquet' as parquet" in result.output
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from keel.cli.output import error_line
 from keel.cli.registry import JsonFlag, connected
 from keel.errors import InvalidInput
 
@@ -21,7 +22,28 @@ DEFAULT_BATCH_ROWS = 100_000
 
 def _batches(path: Path, batch_rows: int) -> tuple[int, Any]:
     """The file's row count and an iterator of Arrow record batches (Parquet, Arrow IPC, CSV),
-    read batch by batch so a large file never sits in memory whole."""
+    read batch by batch so a large file never sits in memory whole.
+
+    A missing, unreadable or malformed file is one error line and exit code 1, not a traceback.
+    """
+    import pyarrow as pa
+
+    try:
+        return _open_batches(path, batch_rows)
+    except InvalidInput as exc:
+        Console(stderr=True).print(error_line(exc), soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (pa.ArrowException, OSError) as exc:
+        problem = InvalidInput(
+            f"Cannot read {path.name!r} as {path.suffix.lstrip('.') or 'a data file'}: {exc}. "
+            "Check that the file is complete and in the format its name says.",
+            {"field": "FILE"},
+        )
+        Console(stderr=True).print(error_line(problem), soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _open_batches(path: Path, batch_rows: int) -> tuple[int, Any]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.ipc as ipc
