@@ -238,8 +238,13 @@ def test_a_monitor_run_shows_drift_performance_and_fairness(
     assert found[("performance", None, "accuracy")]["value"] == pytest.approx(accuracy, abs=1e-9)
     assert found[("performance", None, "roc_auc")]["value"] == pytest.approx(auc, abs=1e-9)
 
-    # Fairness: group b's selection rate is far below a's, as the data was built.
-    rate = {g: float(sent.predicted[mask & (sent.group == g)].mean()) for g in ("a", "b")}
+    # Fairness: group b's selection rate is far below a's, as the data was built. Selection
+    # rates count every prediction of the window, labelled or not; TPR only the labelled ones.
+    rate = {g: float(sent.predicted[sent.group == g].mean()) for g in ("a", "b")}
+    for g in ("a", "b"):
+        positives = mask & (sent.group == g) & (sent.truth == 1)
+        tpr = float(sent.predicted[positives].mean())
+        assert found[("fairness", "group", f"tpr[{g}]")]["value"] == pytest.approx(tpr, abs=1e-9)
     assert rate["a"] - rate["b"] > 0.3
     for g in ("a", "b"):
         got = found[("fairness", "group", f"selection_rate[{g}]")]["value"]

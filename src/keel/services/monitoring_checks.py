@@ -67,6 +67,8 @@ class TelemetryReader(Protocol):
         start: datetime,
         end: datetime,
         columns: Sequence[str] = (),
+        *,
+        include_unlabelled: bool = False,
     ) -> pa.Table: ...
 
     def operations(
@@ -359,8 +361,11 @@ def fairness(ctx: CheckContext) -> list[MetricPoint]:
     if not protected:
         return []
     limits = ctx.thresholds.fairness
+    # Selection rates need no labels: they are judged on every prediction of the window, so
+    # fairness reports before ground truth arrives. TPR, FPR and equalized odds use the
+    # labelled rows only.
     table = ctx.telemetry.labelled_predictions(
-        ctx.model, ctx.version, ctx.start, ctx.end, columns=protected
+        ctx.model, ctx.version, ctx.start, ctx.end, columns=protected, include_unlabelled=True
     )
     points: list[MetricPoint] = []
     for attribute in protected:
@@ -378,13 +383,25 @@ def fairness(ctx: CheckContext) -> list[MetricPoint]:
             continue
         groups = np.asarray(table.column(attribute).to_numpy(zero_copy_only=False), dtype=object)
         y_pred = _labels(table.column(PREDICTION))
-        labels = table.column(LABEL)
-        y_true = _labels(labels) if labels.null_count == 0 else None
         result = fairness_stats.group_fairness(
-            y_pred, groups, y_true, min_group_size=limits.min_group_size
+            y_pred, groups, None, min_group_size=limits.min_group_size
         )
-        for group in result.groups:
-            for metric in ("selection_rate", "tpr", "fpr"):
+        labelled = _labelled(table)
+        with_labels = None
+        if labelled.num_rows:
+            with_labels = fairness_stats.group_fairness(
+                _labels(labelled.column(PREDICTION)),
+                np.asarray(labelled.column(attribute).to_numpy(zero_copy_only=False), dtype=object),
+                _labels(labelled.column(LABEL)),
+                min_group_size=limits.min_group_size,
+            )
+        rates: list[tuple[fairness_stats.GroupRates, tuple[str, ...]]] = [
+            (g, ("selection_rate",)) for g in result.groups
+        ]
+        if with_labels is not None:
+            rates += [(g, ("tpr", "fpr")) for g in with_labels.groups]
+        for group, metrics in rates:
+            for metric in metrics:
                 value = float(getattr(group, metric))
                 if math.isfinite(value):
                     name = f"{metric}[{group.group}]"
@@ -411,13 +428,13 @@ def fairness(ctx: CheckContext) -> list[MetricPoint]:
                 Direction.MAX,
             )
         )
-        if result.equalized_odds_difference is not None:
+        if with_labels is not None and with_labels.equalized_odds_difference is not None:
             points.append(
                 ctx.limited(
                     Check.FAIRNESS,
                     attribute,
                     "equalized_odds_difference",
-                    result.equalized_odds_difference,
+                    with_labels.equalized_odds_difference,
                     limits.max_equalized_odds_difference,
                     Direction.MAX,
                 )

@@ -17,6 +17,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -273,10 +274,13 @@ class Telemetry:
         start: datetime,
         end: datetime,
         columns: Sequence[str] = (),
+        *,
+        include_unlabelled: bool = False,
     ) -> pa.Table:
         """Predictions with start <= ts < end that have a label, joined on ``prediction_id``:
         prediction_id, ts, prediction, score, label, then ``columns``. When a prediction was
-        labelled more than once, the newest label counts."""
+        labelled more than once, the newest label counts. With ``include_unlabelled`` every
+        prediction of the window is returned, its label null until one arrives."""
         check_name(model, "model")
         start, end = _utc(start), _utc(end)
         extra = "".join(f", p.{quote_identifier(c)}" for c in columns)
@@ -292,23 +296,30 @@ class Telemetry:
         )
         predictions = self.files.prediction_files(model, version, start, end)
         labels = self.files.label_files(model)
-        if not predictions or not labels:
+        if not predictions or not (labels or include_unlabelled):
             return empty
-        sql = f"""
-            WITH l AS (
+        if labels:
+            latest_labels = f"""
                 SELECT {PREDICTION_ID}, arg_max({LABEL}, {TIMESTAMP}) AS {LABEL}
                 FROM {parquet_source("labels")}
-                GROUP BY {PREDICTION_ID}
+                GROUP BY {PREDICTION_ID}"""  # noqa: S608 - constants only
+        else:  # nothing labelled yet: an empty label table keeps one query shape
+            latest_labels = (
+                f"SELECT NULL::VARCHAR AS {PREDICTION_ID}, NULL::DOUBLE AS {LABEL} LIMIT 0"
             )
+        join = "LEFT JOIN" if include_unlabelled else "JOIN"
+        sql = f"""
+            WITH l AS ({latest_labels})
             SELECT p.{PREDICTION_ID}, p.{TIMESTAMP}, p.{PREDICTION}, p.{SCORE}, l.{LABEL}{extra}
             FROM {parquet_source("predictions")} AS p
-            JOIN l USING ({PREDICTION_ID})
+            {join} l USING ({PREDICTION_ID})
             WHERE p.{TIMESTAMP} >= $start AND p.{TIMESTAMP} < $end
             ORDER BY p.{TIMESTAMP}, p.{PREDICTION_ID}
         """  # noqa: S608 - identifiers are constants or quoted; paths and times are parameters
-        return self.files.query(
-            sql, {"predictions": predictions, "labels": labels, "start": start, "end": end}
-        )
+        sources: dict[str, Any] = {"predictions": predictions, "start": start, "end": end}
+        if labels:
+            sources["labels"] = labels
+        return self.files.query(sql, sources)
 
     def operations(
         self, model: str, version: int, start: datetime, end: datetime
