@@ -19,6 +19,8 @@ from tests.api.conftest import open_backend
 
 from keel.server import build_app
 from keel.services.backend import Backend
+from keel.worker.loop import Worker, scheduled_jobs
+from keel.worker.retention import retention_job
 
 MODEL = "/api/v1/models/churn"
 V1 = f"{MODEL}/versions/1"
@@ -326,3 +328,22 @@ def test_retention_deletes_old_partitions_and_is_audited(
     assert {"telemetry.retention.set", "telemetry.purge"} <= set(actions)
     err = _error(client.put(f"{MODEL}/telemetry-retention", json={"days": 0}), 422)
     assert err["details"]["problems"][0]["field"] == "days"
+
+
+def test_the_worker_applies_retention_as_days_pass(
+    client: TestClient, backend: Backend, version: int
+) -> None:
+    assert client.put(f"{MODEL}/telemetry-retention", json={"days": 30}).status_code == 200
+    client.post(f"{V1}/predictions/upload", content=arrow_bytes(batch(10)), headers=ARROW)
+    assert len(_files(backend)) == 1
+    assert "telemetry-retention" in [job.name for job in scheduled_jobs(backend)]
+
+    # A worker tick 10 days on keeps today's partition; 31 days on, it is deleted and audited.
+    today = datetime.now(UTC)
+    for days_on, left in ((10, 1), (31, 0)):
+        later = today + timedelta(days=days_on)
+        tick = retention_job(backend.telemetry, clock=lambda at=later: at)
+        assert Worker(jobs=[tick]).run_once(0.0) == ["telemetry-retention"]
+        assert len(_files(backend)) == left
+    purges = client.get("/api/v1/audit", params={"action": "telemetry.purge"}).json()["items"]
+    assert len(purges) == 1

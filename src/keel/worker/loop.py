@@ -62,6 +62,7 @@ class Worker:
 
 def scheduled_jobs(backend: Backend) -> list[Job]:
     """The jobs every worker runs (`keel up` starts one beside the API)."""
-    from keel.worker.monitors import monitor_job  # it imports Job from here
+    from keel.worker.monitors import monitor_job  # they import Job from here
+    from keel.worker.retention import retention_job
 
-    return [monitor_job(backend.monitoring)]
+    return [monitor_job(backend.monitoring), retention_job(backend.telemetry)]
