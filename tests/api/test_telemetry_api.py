@@ -3,6 +3,7 @@ with a 4xx that names the column and the fix, writing nothing."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -330,6 +331,10 @@ def test_retention_deletes_old_partitions_and_is_audited(
     assert err["details"]["problems"][0]["field"] == "days"
 
 
+def _after(start: datetime, days: int) -> datetime:
+    return start + timedelta(days=days)
+
+
 def test_the_worker_applies_retention_as_days_pass(
     client: TestClient, backend: Backend, version: int
 ) -> None:
@@ -341,8 +346,7 @@ def test_the_worker_applies_retention_as_days_pass(
     # A worker tick 10 days on keeps today's partition; 31 days on, it is deleted and audited.
     today = datetime.now(UTC)
     for days_on, left in ((10, 1), (31, 0)):
-        later = today + timedelta(days=days_on)
-        tick = retention_job(backend.telemetry, clock=lambda at=later: at)
+        tick = retention_job(backend.telemetry, clock=functools.partial(_after, today, days_on))
         assert Worker(jobs=[tick]).run_once(0.0) == ["telemetry-retention"]
         assert len(_files(backend)) == left
     purges = client.get("/api/v1/audit", params={"action": "telemetry.purge"}).json()["items"]
