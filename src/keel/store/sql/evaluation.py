@@ -26,12 +26,17 @@ def _scan(row: Any) -> ScanReport:
     )
 
 
-def _version_id(conn: Connection, model: str, version: int) -> int:
-    found = conn.execute(
+def _version_id(conn: Connection, model: str, version: int, *, lock: bool = False) -> int:
+    """The version's row id; ``lock`` holds its row (FOR UPDATE on PostgreSQL; SQLite writers
+    are already serialised by BEGIN IMMEDIATE) so concurrent attachments queue, not collide."""
+    query = (
         select(model_versions.c.id)
         .join(models, models.c.id == model_versions.c.model_id)
         .where(models.c.name == model, model_versions.c.version == version)
-    ).scalar()
+    )
+    if lock:
+        query = query.with_for_update(of=model_versions)
+    found = conn.execute(query).scalar()
     if found is None:
         raise NotFound(
             f"Model {model!r} has no version {version}.", {"model": model, "version": version}
@@ -125,7 +130,7 @@ class SqlEvaluationStore:
             "uploaded_at": dataset.uploaded_at,
         }
         with write_transaction(self._engine) as conn:
-            version_id = _version_id(conn, dataset.model, dataset.version)
+            version_id = _version_id(conn, dataset.model, dataset.version, lock=True)
             previous = conn.execute(
                 select(evaluation_datasets.c.sha256).where(
                     evaluation_datasets.c.version_id == version_id
