@@ -101,7 +101,7 @@ async def upload_predictions(
     body, kind = await _table_body(request)
 
     def ingest() -> IngestReceipt:
-        telemetry.authorize_write(caller, name)  # before reading the body
+        telemetry.authorize_write(caller, name)  # before decoding the body
         return telemetry.log_predictions(
             caller, name, version, decode_table(body, kind), batch_id=batch_id
         )
