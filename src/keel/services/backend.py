@@ -13,6 +13,7 @@ from keel.services.compliance import ComplianceDocuments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
+from keel.services.incidents import Incidents
 from keel.services.monitoring import Monitoring
 from keel.services.registry import Registry
 from keel.services.risk import RiskClassification
@@ -25,6 +26,7 @@ from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.incidents import SqlIncidentStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
@@ -44,6 +46,7 @@ class Backend:
     compliance: ComplianceDocuments
     telemetry: Telemetry
     monitoring: Monitoring
+    incidents: Incidents
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -77,6 +80,7 @@ class Backend:
             compliance=ComplianceDocuments(registry, risk, governance, evaluation),
             telemetry=telemetry,
             monitoring=Monitoring(SqlMonitoringStore(engine), registry, telemetry),
+            incidents=Incidents(SqlIncidentStore(engine), registry),
         )
 
     def migrate(self) -> None:
