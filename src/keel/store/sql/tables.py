@@ -204,5 +204,6 @@ from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
 from keel.store.sql import tables_incidents as _incidents  # noqa: E402,F401
 from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
+from keel.store.sql import tables_notifications as _notifications  # noqa: E402,F401
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
 from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402
