@@ -152,12 +152,15 @@ class Notifications:
 
     # -- the outbox ----------------------------------------------------------------------------
 
-    def emit(self, event_type: str, payload: Mapping[str, Any]) -> list[int]:
+    def emit(
+        self, event_type: str, payload: Mapping[str, Any], *, now: datetime | None = None
+    ) -> list[int]:
         """Queue ``event_type`` for every subscription that wants it; returns the outbox ids.
 
         Event types: incident.*, gate.*, promotion.*, rollback.*, retrain.*, budget.*, slo.*.
+        The deliveries are due from ``now`` (the current time when not given).
         """
-        return self.store.enqueue(event_type, _jsonable(payload))
+        return self.store.enqueue(event_type, _jsonable(payload), _utc(now))
 
     def incident_listener(self, event_type: str, incident: Incident) -> None:
         """For `Incidents.add_listener`: queue ``incident.*`` webhooks after each change."""
