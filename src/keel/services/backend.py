@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from keel.config import Settings
 from keel.errors import NotReady
+from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
 from keel.services.evaluation import Evaluation
@@ -22,6 +23,7 @@ from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
+from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
@@ -47,6 +49,7 @@ class Backend:
     telemetry: Telemetry
     monitoring: Monitoring
     incidents: Incidents
+    alerts: Alerts
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -65,9 +68,15 @@ class Backend:
         )
         risk = RiskClassification(SqlRiskStore(engine), registry_store)
         governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
+        incidents = Incidents(SqlIncidentStore(engine), registry)
+        alerts = Alerts(SqlAlertStore(engine), registry, incidents)
         telemetry = Telemetry(
             SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
         )
+        # Monitors create their default alert rules; each window's points are evaluated.
+        monitoring = Monitoring(SqlMonitoringStore(engine), registry, telemetry)
+        monitoring.on_created(alerts.on_monitor_created)
+        monitoring.on_points(alerts.on_points)
         return cls(
             settings=settings,
             engine=engine,
@@ -79,8 +88,9 @@ class Backend:
             governance=governance,
             compliance=ComplianceDocuments(registry, risk, governance, evaluation),
             telemetry=telemetry,
-            monitoring=Monitoring(SqlMonitoringStore(engine), registry, telemetry),
-            incidents=Incidents(SqlIncidentStore(engine), registry),
+            monitoring=monitoring,
+            incidents=incidents,
+            alerts=alerts,
         )
 
     def migrate(self) -> None:
