@@ -168,3 +168,32 @@ def check_definition(
             {"field": "latency_threshold_ms"},
         )
     return parsed
+
+
+@dataclass(frozen=True)
+class SloStatus:
+    """An SLO at one moment: its window's counts, the budget left, each rule's burn rates."""
+
+    slo: Slo
+    at: datetime
+    window: Counts
+    budget_remaining: float
+    rules: tuple[RuleResult, ...]
+
+    @property
+    def firing(self) -> RuleResult | None:
+        """The most severe rule that fires (pages before tickets), if any."""
+        return next((r for r in self.rules if r.firing), None)
+
+
+def status_of(slo: Slo, at: datetime, counts: Mapping[timedelta, Counts]) -> SloStatus:
+    """Budget and burn rates from counts per window (``counts`` must hold the SLO's window
+    ``timedelta(days=slo.window_days)`` and every rule window)."""
+    window = counts[timedelta(days=slo.window_days)]
+    return SloStatus(
+        slo=slo,
+        at=at,
+        window=window,
+        budget_remaining=budget_remaining(window, slo.objective),
+        rules=tuple(evaluate_rules(counts, slo.objective)),
+    )
