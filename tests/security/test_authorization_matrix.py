@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from tests import pg_cluster
 
 from keel.config import Settings
+from keel.domain.incidents import Severity
 from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
@@ -238,6 +239,31 @@ def _run_monitor(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", "/api/v1/models/churn/monitors/run", {"json": {"monitor": _monitor_id(w)}}
 
 
+def _incident_id(w: World) -> int:
+    made, _ = w.backend.incidents.trigger(
+        ADMIN, key=w.unique("key"), model="churn", version=None, title="t", severity=Severity.P3
+    )
+    return made.id
+
+
+def _on_incident(method: str, suffix: str = "", body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/incidents/{_incident_id(w)}{suffix}", kwargs
+
+    return build
+
+
+def _on_rule(method: str) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        (rule,) = w.backend.alerts.apply(
+            ADMIN, "churn", [{"name": w.unique("rule"), "check": "drift"}]
+        )
+        return method, f"/api/v1/alert-rules/{rule.id}", {}
+
+    return build
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -426,6 +452,46 @@ MATRIX: list[tuple[str, str, Request]] = [
         "GET /api/v1/models/{name}/monitoring/status",
         "read",
         _json("GET", "/api/v1/models/churn/monitoring/status"),
+    ),
+    (
+        "GET /api/v1/models/{name}/alert-rules",
+        "read",
+        _json("GET", "/api/v1/models/churn/alert-rules"),
+    ),
+    (
+        "POST /api/v1/models/{name}/alert-rules",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/alert-rules",
+            lambda w: {"name": w.unique("r"), "check": "drift"},
+        ),
+    ),
+    (
+        "PUT /api/v1/models/{name}/alert-rules",
+        "write",
+        _json(
+            "PUT",
+            "/api/v1/models/churn/alert-rules",
+            lambda w: {"rules": [{"name": w.unique("r"), "check": "quality"}]},
+        ),
+    ),
+    ("GET /api/v1/alert-rules/{rule_id}", "read", _on_rule("GET")),
+    ("DELETE /api/v1/alert-rules/{rule_id}", "write", _on_rule("DELETE")),
+    ("GET /api/v1/incidents", "read", _json("GET", "/api/v1/incidents?model=churn")),
+    ("GET /api/v1/incidents/stats", "read", _json("GET", "/api/v1/incidents/stats?team=risk")),
+    ("GET /api/v1/incidents/{incident_id}", "read", _on_incident("GET")),
+    ("POST /api/v1/incidents/{incident_id}/ack", "write", _on_incident("POST", "/ack")),
+    ("POST /api/v1/incidents/{incident_id}/resolve", "write", _on_incident("POST", "/resolve")),
+    (
+        "POST /api/v1/incidents/{incident_id}/comments",
+        "write",
+        _on_incident("POST", "/comments", {"text": "looking"}),
+    ),
+    (
+        "PUT /api/v1/incidents/{incident_id}/postmortem",
+        "write",
+        _on_incident("PUT", "/postmortem", {"markdown": "# Post-mortem"}),
     ),
 ]
 

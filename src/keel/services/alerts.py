@@ -90,6 +90,12 @@ class Alerts:
                 )
         return self.store.save_rules(parsed, by.name)
 
+    def apply_new(self, by: Principal, model: str, raw: Mapping[str, Any]) -> list[AlertRule]:
+        """Create one rule from its JSON fields; a name already used is a conflict."""
+        check_name(model, "model")
+        rule = parse_rule(model, {k: v for k, v in raw.items() if v is not None}, "rule")
+        return [self.create_rule(by, rule)]
+
     def delete_rule(self, by: Principal, rule_id: int) -> AlertRule:
         """Remove a rule; incidents it opened stay. Audited."""
         current = self.store.get_rule(rule_id)

@@ -29,7 +29,7 @@ from keel.domain.incidents import (
     response_times,
 )
 from keel.domain.names import check_name
-from keel.domain.permissions import Permission, Principal, allows, authorize
+from keel.domain.permissions import Permission, Principal, authorize
 from keel.errors import InvalidInput
 from keel.services.registry import Registry
 from keel.store.sql.incidents import MAX_LIST, SqlIncidentStore
@@ -202,6 +202,12 @@ class Incidents:
         """One incident with its full timeline."""
         return self.store.get(incident_id)
 
+    def get_visible(self, by: Principal, incident_id: int) -> Incident:
+        """One incident, if ``by`` may read its model's team."""
+        incident = self.store.get(incident_id)
+        authorize(by, Permission.READ, self.store.team_of(incident.model))
+        return incident
+
     def open_incident(self, key: str) -> Incident | None:
         """The open (triggered or acknowledged) incident with ``key``, if any."""
         return self.store.open_by_key(key)
@@ -232,10 +238,10 @@ class Incidents:
             raise InvalidInput(
                 f"The 'limit' field must be between 1 and {MAX_LIST}.", {"field": "limit"}
             )
-        listed = self.store.list(model=model, team=team, statuses=statuses, limit=limit)
-        if by is not None and not by.is_admin:
-            listed = [i for i in listed if allows(by, Permission.READ, self.store.team_of(i.model))]
-        return listed
+        if by is not None:
+            # Reading is global to role holders (keel.domain.permissions.allows).
+            authorize(by, Permission.READ, team)
+        return self.store.list(model=model, team=team, statuses=statuses, limit=limit)
 
     def stats(
         self, *, model: str | None = None, team: str | None = None, by: Principal | None = None
