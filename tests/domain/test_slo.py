@@ -61,7 +61,7 @@ def test_fast_burn_pages_only_when_both_windows_exceed_14_4() -> None:
     firing = status_of(SLO, SLO.created_at, _counts(h1=(10_000, 150), m5=(1_000, 20))).firing
     assert firing is not None and firing.rule.action == AlertAction.PAGE
     assert firing.rule.severity == "P1"
-    assert (firing.long_burn, firing.short_burn) == (pytest.approx(15.0), pytest.approx(20.0))
+    assert firing.long_burn == pytest.approx(15.0) and firing.short_burn == pytest.approx(20.0)
 
     # Same hour, but the last 5 minutes are clean (the problem stopped): 0 < 14.4 => no page
     cleared = status_of(SLO, SLO.created_at, _counts(h1=(10_000, 150), m5=(1_000, 0)))
@@ -107,4 +107,4 @@ def test_definitions_are_validated_naming_the_field() -> None:
         (("availability", 0.99, 30, 100.0), "'latency_threshold_ms'"),
     ]:
         with pytest.raises(InvalidInput, match=field):
-            check_definition(*args)  # type: ignore[arg-type]
+            check_definition(*args)
