@@ -14,6 +14,7 @@ from keel.cli import (
     evaluation,
     governance,
     identity,
+    incidents,
     monitoring,
     registry,
     risk,
@@ -76,3 +77,5 @@ app.add_typer(risk.risk_app, name="risk")
 app.add_typer(documents.docs_app, name="docs")
 app.add_typer(monitoring.monitor_app, name="monitor")
 app.add_typer(telemetry.telemetry_app, name="telemetry")
+app.add_typer(incidents.alerts_app, name="alerts")
+app.add_typer(incidents.incidents_app, name="incidents")

@@ -47,6 +47,7 @@ from keel.sdk.credentials import discover_token
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
+from keel.sdk.incidents import IncidentCalls
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
@@ -72,6 +73,7 @@ class Client(
     GovernanceMixin,
     MonitoringCalls,
     TelemetryCalls,
+    IncidentCalls,
 ):
     """A connection to one Keel server.
 
