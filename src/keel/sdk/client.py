@@ -51,6 +51,7 @@ from keel.sdk.incidents import IncidentCalls
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
+from keel.sdk.notifications import NotificationCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
@@ -73,6 +74,7 @@ class Client(
     GovernanceMixin,
     MonitoringCalls,
     TelemetryCalls,
+    NotificationCalls,
     IncidentCalls,
 ):
     """A connection to one Keel server.
