@@ -9,7 +9,7 @@ A playbook is a small YAML document::
       check: drift
       labels: {column: income}
     actions:                 # run in order; each outcome goes on the incident's timeline
-      - notify: {event: playbook.credit-drift}    # default event: playbook.notify
+      - notify: {event: incident.credit-drift}    # default event: incident.playbook
       - require_ack          # stop until a person acknowledges the incident
       - rollback
       - pause_rollout        # unsupported until progressive delivery exists (logged, not faked)
@@ -31,7 +31,7 @@ from keel.domain.names import check_name
 from keel.errors import InvalidInput
 
 MAX_ACTIONS = 20
-DEFAULT_EVENT = "playbook.notify"
+DEFAULT_EVENT = "incident.playbook"
 
 
 class ActionKind(StrEnum):
@@ -116,7 +116,7 @@ def _action(raw: Any, index: int) -> Action:
         raise _bad(f"{path}.notify.{unknown[0]}", f"unknown option; use 'event'.{hint}")
     event = str(given.get("event", DEFAULT_EVENT)).strip()
     if not event or any(c.isspace() for c in event):
-        raise _bad(f"{path}.notify.event", "an event name is one word, e.g. playbook.drift.")
+        raise _bad(f"{path}.notify.event", "an event name is one word, e.g. incident.page.")
     return Action(kind, {"event": event})
 
 
