@@ -33,9 +33,7 @@ SIGNATURE = Signature(
         Column("repaid", ColumnType.INTEGER, ColumnRole.TARGET),
     )
 )
-ENVIRONMENT = Environment(
-    "3.11.9", {"scikit-learn": sklearn.__version__, "numpy": np.__version__}
-)
+ENVIRONMENT = Environment("3.11.9", {"scikit-learn": sklearn.__version__, "numpy": np.__version__})
 POLICY = """\
 tier: unassessed
 checks:
