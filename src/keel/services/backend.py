@@ -16,9 +16,11 @@ from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
 from keel.services.monitoring import Monitoring
+from keel.services.notifications import Notifications
 from keel.services.registry import Registry
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
+from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
@@ -30,6 +32,7 @@ from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
 from keel.store.sql.monitoring import SqlMonitoringStore
+from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
 from keel.store.telemetry import TelemetryFiles
@@ -50,6 +53,8 @@ class Backend:
     monitoring: Monitoring
     incidents: Incidents
     alerts: Alerts
+    notifications: Notifications
+    slos: Slos
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -77,7 +82,11 @@ class Backend:
         monitoring = Monitoring(SqlMonitoringStore(engine), registry, telemetry)
         monitoring.on_created(alerts.on_monitor_created)
         monitoring.on_points(alerts.on_points)
-        return cls(
+        notification_store = SqlNotificationStore(engine)
+        notifications = Notifications(
+            notification_store, max_attempts=settings.webhook_max_attempts
+        )
+        backend = cls(
             settings=settings,
             engine=engine,
             registry=registry,
@@ -91,7 +100,12 @@ class Backend:
             monitoring=monitoring,
             incidents=incidents,
             alerts=alerts,
+            notifications=notifications,
+            slos=Slos(notification_store, registry, telemetry, incidents),
         )
+        # Every incident change queues its incident.* webhooks (after the change commits).
+        backend.incidents.add_listener(notifications.incident_listener)
+        return backend
 
     def migrate(self) -> None:
         """Bring the metadata database to the newest schema (idempotent)."""
