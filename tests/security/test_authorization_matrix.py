@@ -8,6 +8,7 @@ success for the right one. The table below is the contract; a new route fails
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -281,6 +282,34 @@ def _slo_id(w: World) -> int:
     ).id
 
 
+def _playbook_yaml(w: World) -> dict[str, Any]:
+    return {"source": f"name: {w.unique('pb')}\nmodel: churn\nactions: [pause_rollout]\n"}
+
+
+def _playbook_test(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"source": "name: t\nteam: risk\nactions: [notify]\n", "incident_id": _incident_id(w)}
+    return "POST", "/api/v1/playbooks/test", {"json": body}
+
+
+def _rollback(w: World) -> tuple[str, str, dict[str, Any]]:
+    for _ in range(2):
+        w.backend.governance.promote(ADMIN, "churn", w.new_version())
+    return "POST", "/api/v1/models/churn/rollback", {"json": {"reason": "bad release"}}
+
+
+_COMMAND = [sys.executable, "-c", "pass"]
+_JOB = {"command": _COMMAND, "timeout_s": 60}
+
+
+def _with_job(method: str, suffix: str, body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        w.backend.retraining.set_job(ADMIN, "churn", command=_COMMAND, timeout_s=60)
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/models/churn{suffix}", kwargs
+
+    return build
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -545,6 +574,22 @@ MATRIX: list[tuple[str, str, Request]] = [
         "GET /api/v1/slos/{slo_id}/status",
         "read",
         lambda w: ("GET", f"/api/v1/slos/{_slo_id(w)}/status", {}),
+    ),
+    ("POST /api/v1/playbooks", "write", _json("POST", "/api/v1/playbooks", _playbook_yaml)),
+    ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),
+    ("POST /api/v1/playbooks/test", "read", _playbook_test),
+    ("POST /api/v1/models/{name}/rollback", "write", _rollback),
+    (
+        "PUT /api/v1/models/{name}/retraining-job",
+        "write",
+        _json("PUT", "/api/v1/models/churn/retraining-job", lambda w: _JOB),
+    ),
+    ("GET /api/v1/models/{name}/retraining-job", "read", _with_job("GET", "/retraining-job")),
+    ("POST /api/v1/models/{name}/retrain", "write", _with_job("POST", "/retrain", {})),
+    (
+        "GET /api/v1/models/{name}/retrain-runs",
+        "read",
+        _json("GET", "/api/v1/models/churn/retrain-runs"),
     ),
 ]
 

@@ -19,6 +19,7 @@ from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
+from keel.api.routers import playbooks as playbook_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
 from keel.services.backend import Backend
@@ -69,6 +70,7 @@ def create_app(backend: Backend) -> FastAPI:
         monitoring_routes.router,
         notification_routes.router,
         incidents_routes.router,
+        playbook_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -17,7 +17,9 @@ from keel.services.identity import Identity
 from keel.services.incidents import Incidents
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
+from keel.services.playbooks import Playbooks
 from keel.services.registry import Registry
+from keel.services.retraining import Retraining
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
 from keel.services.slos import Slos
@@ -33,6 +35,7 @@ from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
+from keel.store.sql.playbooks import SqlPlaybookStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
 from keel.store.telemetry import TelemetryFiles
@@ -55,6 +58,8 @@ class Backend:
     alerts: Alerts
     notifications: Notifications
     slos: Slos
+    retraining: Retraining
+    playbooks: Playbooks
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -86,6 +91,15 @@ class Backend:
         notifications = Notifications(
             notification_store, max_attempts=settings.webhook_max_attempts
         )
+        playbook_store = SqlPlaybookStore(engine)
+        retraining = Retraining(
+            playbook_store,
+            registry,
+            governance,
+            telemetry,
+            settings.data_dir / "retraining",
+            notifications,
+        )
         backend = cls(
             settings=settings,
             engine=engine,
@@ -102,6 +116,11 @@ class Backend:
             alerts=alerts,
             notifications=notifications,
             slos=Slos(notification_store, registry, telemetry, incidents),
+            retraining=retraining,
+            # Subscribes to incidents: matching playbooks run when an incident is triggered.
+            playbooks=Playbooks(
+                playbook_store, registry, incidents, governance, retraining, notifications
+            ),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
