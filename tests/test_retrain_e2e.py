@@ -29,6 +29,7 @@ from keel.domain.governance import Gate, GateOutcome
 from keel.domain.incidents import Severity
 from keel.errors import InvalidInput
 from keel.services.backend import Backend
+from keel.worker.loop import Worker, scheduled_jobs
 
 TRAIN = textwrap.dedent(
     """
@@ -182,3 +183,26 @@ def test_a_failing_or_slow_job_is_recorded_not_hidden(backend: Backend, tmp_path
 
     with pytest.raises(InvalidInput, match="unknown placeholder"):
         backend.retraining.set_job(DANA, MODEL, command=["python", "{secret}"])
+
+
+def test_the_worker_runs_scheduled_retraining_when_it_is_due(
+    backend: Backend, tmp_path: Path
+) -> None:
+    set_up(backend)
+    promote_new_version(backend, seed=1)
+    backend.retraining.set_job(
+        DANA,
+        MODEL,
+        command=[sys.executable, "-c", "print('scheduled')"],
+        timeout_s=60,
+        schedule_every_s=3600,
+    )
+    worker = Worker(jobs=scheduled_jobs(backend))
+    assert "retraining" in worker.run_once(0.0)
+    (run,) = backend.retraining.runs(MODEL)
+    assert (run.trigger, run.status, run.started_by) == ("schedule", "succeeded", "keel-scheduler")
+    soon = datetime.now(UTC) + timedelta(minutes=10)
+    assert backend.retraining.run_due(ROOT, now=soon) == []
+    later = datetime.now(UTC) + timedelta(hours=2)
+    (again,) = backend.retraining.run_due(ROOT, now=later)
+    assert again.window_end == later

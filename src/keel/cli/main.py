@@ -17,6 +17,7 @@ from keel.cli import (
     incidents,
     monitoring,
     notifications,
+    playbooks,
     registry,
     risk,
     server,
@@ -82,3 +83,6 @@ app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.slo_app, name="slo")
 app.add_typer(incidents.alerts_app, name="alerts")
 app.add_typer(incidents.incidents_app, name="incidents")
+app.add_typer(playbooks.playbooks_app, name="playbooks")
+app.command("rollback")(playbooks.rollback)
+app.command("retrain")(playbooks.retrain)

@@ -52,6 +52,7 @@ from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
+from keel.sdk.playbooks import PlaybookCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
@@ -76,6 +77,7 @@ class Client(
     TelemetryCalls,
     NotificationCalls,
     IncidentCalls,
+    PlaybookCalls,
 ):
     """A connection to one Keel server.
 
