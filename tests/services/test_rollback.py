@@ -24,7 +24,7 @@ from tests.services.governed_credit import (
 
 from keel.config import Settings
 from keel.domain.governance import Gate, GateOutcome
-from keel.domain.incidents import Incident, Severity
+from keel.domain.incidents import Incident, Severity, TimelineEntry
 from keel.domain.lifecycle import VersionStatus
 from keel.errors import Conflict
 from keel.services.backend import Backend
@@ -91,6 +91,10 @@ def actions(incident: Incident) -> list[tuple[str, str]]:
     ]
 
 
+def entry(incident: Incident, action: str) -> TimelineEntry:
+    return next(e for e in incident.timeline if e.details.get("action") == action)
+
+
 def test_an_incident_rolls_production_back_to_the_previous_version(promoted: Backend) -> None:
     incident = drift_incident(promoted, "drift:credit:2")
 
@@ -109,7 +113,7 @@ def test_an_incident_rolls_production_back_to_the_previous_version(promoted: Bac
 
     # The timeline says what ran; pause_rollout is honest about not existing yet.
     assert actions(incident) == [("rollback", "done"), ("pause_rollout", "unsupported")]
-    pause = [e for e in incident.timeline if e.details.get("action") == "pause_rollout"][0]
+    pause = entry(incident, "pause_rollout")
     assert "progressive delivery does not exist yet" in pause.message
 
     trail = promoted.audit.events(ROOT, action="governance.rollback")
@@ -130,7 +134,7 @@ def test_rollback_is_refused_when_the_previous_version_no_longer_passes(
     first = drift_incident(promoted, "drift:credit:2:a")
     assert production(promoted) == 2
     assert actions(first) == [("rollback", "refused"), ("pause_rollout", "unsupported")]
-    refused = [e for e in first.timeline if e.details.get("action") == "rollback"][0]
+    refused = entry(first, "rollback")
     assert "cannot be rolled back to version 1" in refused.message
     assert "performance gate pending" in refused.message
     assert "run the gates again" in refused.message
@@ -142,7 +146,7 @@ def test_rollback_is_refused_when_the_previous_version_no_longer_passes(
     promoted.incidents.resolve(ROOT, first.id, "handled by hand")
     second = drift_incident(promoted, "drift:credit:2:b")
     assert production(promoted) == 2
-    reason = [e for e in second.timeline if e.details.get("action") == "rollback"][0].message
+    reason = entry(second, "rollback").message
     assert "performance gate failed" in reason
 
     with pytest.raises(Conflict, match="performance gate failed"):
