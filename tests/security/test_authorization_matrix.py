@@ -577,7 +577,7 @@ MATRIX: list[tuple[str, str, Request]] = [
     ),
     ("POST /api/v1/playbooks", "write", _json("POST", "/api/v1/playbooks", _playbook_yaml)),
     ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),
-    ("POST /api/v1/playbooks/test", "read", _playbook_test),
+    ("POST /api/v1/playbooks/test", "write", _playbook_test),
     ("POST /api/v1/models/{name}/rollback", "write", _rollback),
     (
         "PUT /api/v1/models/{name}/retraining-job",

@@ -171,6 +171,13 @@ class Playbooks:
 
     # -- dry run --------------------------------------------------------------------------------
 
+    def test(self, by: Principal, source: str, incident_id: int, filename: str) -> DryRun:
+        """`dry_run` of playbook YAML for an incident; needs write access in its model's team."""
+        playbook = parse_source(source, filename)
+        incident = self.incidents.get(incident_id)
+        authorize(by, Permission.WRITE, self.registry.get_model(incident.model).team)
+        return self.dry_run(playbook, incident)
+
     def dry_run(self, playbook: Playbook, incident: Incident) -> DryRun:
         """What the playbook would do for the incident, and why; changes nothing."""
         reason = mismatch(playbook, incident, self._team(incident))

@@ -26,7 +26,6 @@ from keel.schemas.playbooks import (
     RollbackIn,
 )
 from keel.services.backend import Backend
-from keel.services.playbooks import parse_source
 
 BackendDep = Annotated[Backend, Depends(get_backend)]
 router = APIRouter(prefix=API_PREFIX, tags=["playbooks"])
@@ -55,13 +54,11 @@ def list_playbooks(backend: BackendDep, _: Reader) -> list[PlaybookOut]:
 
 
 @router.post("/playbooks/test", summary="Dry run: what a playbook would do for an incident")
-def test_playbook(body: PlaybookTestIn, backend: BackendDep, _: Reader) -> DryRunOut:
-    playbook = parse_source(body.source, body.filename)
-    incident = backend.incidents.get(body.incident_id)
-    plan = backend.playbooks.dry_run(playbook, incident)
+def test_playbook(body: PlaybookTestIn, backend: BackendDep, caller: Writer) -> DryRunOut:
+    plan = backend.playbooks.test(caller, body.source, body.incident_id, body.filename)
     return DryRunOut(
         playbook=plan.playbook,
-        incident_id=incident.id,
+        incident_id=body.incident_id,
         matches=plan.matches,
         reason=plan.reason,
         actions=[
