@@ -500,6 +500,42 @@ MATRIX: list[tuple[str, str, Request]] = [
         _json("GET", "/api/v1/models/churn/monitoring/status"),
     ),
     (
+        "POST /api/v1/webhooks",
+        "admin",
+        _json(
+            "POST",
+            "/api/v1/webhooks",
+            lambda w: {"url": "http://127.0.0.1:9/h", "events": ["gate.*"]},
+        ),
+    ),
+    ("GET /api/v1/webhooks", "admin", _json("GET", "/api/v1/webhooks")),
+    (
+        "DELETE /api/v1/webhooks/{subscription_id}",
+        "admin",
+        lambda w: ("DELETE", f"/api/v1/webhooks/{_subscription_id(w)}", {}),
+    ),
+    ("GET /api/v1/webhooks/deliveries", "admin", _json("GET", "/api/v1/webhooks/deliveries")),
+    (
+        "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
+        "admin",
+        lambda w: ("POST", f"/api/v1/webhooks/deliveries/{_delivery_id(w)}/retry", {}),
+    ),
+    (
+        "POST /api/v1/models/{name}/slos",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/slos",
+            lambda w: {"name": w.unique("s"), "kind": "availability", "objective": 0.999},
+        ),
+    ),
+    ("GET /api/v1/models/{name}/slos", "read", _json("GET", "/api/v1/models/churn/slos")),
+    (
+        "GET /api/v1/slos/{slo_id}/status",
+        "read",
+        lambda w: ("GET", f"/api/v1/slos/{_slo_id(w)}/status", {}),
+    ),
+    (
         "GET /api/v1/models/{name}/alert-rules",
         "read",
         _json("GET", "/api/v1/models/churn/alert-rules"),
@@ -538,42 +574,6 @@ MATRIX: list[tuple[str, str, Request]] = [
         "PUT /api/v1/incidents/{incident_id}/postmortem",
         "write",
         _on_incident("PUT", "/postmortem", {"markdown": "# Post-mortem"}),
-    ),
-    (
-        "POST /api/v1/webhooks",
-        "admin",
-        _json(
-            "POST",
-            "/api/v1/webhooks",
-            lambda w: {"url": "http://127.0.0.1:9/h", "events": ["gate.*"]},
-        ),
-    ),
-    ("GET /api/v1/webhooks", "admin", _json("GET", "/api/v1/webhooks")),
-    (
-        "DELETE /api/v1/webhooks/{subscription_id}",
-        "admin",
-        lambda w: ("DELETE", f"/api/v1/webhooks/{_subscription_id(w)}", {}),
-    ),
-    ("GET /api/v1/webhooks/deliveries", "admin", _json("GET", "/api/v1/webhooks/deliveries")),
-    (
-        "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
-        "admin",
-        lambda w: ("POST", f"/api/v1/webhooks/deliveries/{_delivery_id(w)}/retry", {}),
-    ),
-    (
-        "POST /api/v1/models/{name}/slos",
-        "write",
-        _json(
-            "POST",
-            "/api/v1/models/churn/slos",
-            lambda w: {"name": w.unique("s"), "kind": "availability", "objective": 0.999},
-        ),
-    ),
-    ("GET /api/v1/models/{name}/slos", "read", _json("GET", "/api/v1/models/churn/slos")),
-    (
-        "GET /api/v1/slos/{slo_id}/status",
-        "read",
-        lambda w: ("GET", f"/api/v1/slos/{_slo_id(w)}/status", {}),
     ),
     ("POST /api/v1/playbooks", "write", _json("POST", "/api/v1/playbooks", _playbook_yaml)),
     ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),

@@ -68,8 +68,8 @@ def create_app(backend: Backend) -> FastAPI:
         evaluation_routes.router,
         telemetry_routes.router,
         monitoring_routes.router,
-        notification_routes.router,
         incidents_routes.router,
+        notification_routes.router,
         playbook_routes.router,
     ):
         app.include_router(router)
