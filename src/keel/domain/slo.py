@@ -97,7 +97,7 @@ class RuleResult:
 def burn_rate(counts: Counts, objective: float) -> float:
     """Error rate over the window divided by the error budget ``1 - objective``.
 
-    >>> burn_rate(Counts(total=1000, bad=15), 0.999)  # 1.5% bad / 0.1% allowed
+    >>> round(burn_rate(Counts(total=1000, bad=15), 0.999), 9)  # 1.5% bad / 0.1% allowed
     15.0
     """
     return counts.error_rate / (1.0 - objective)
