@@ -12,6 +12,7 @@ Precedence: explicit argument > environment variable > default.
 | largest JSON request | ``KEEL_MAX_REQUEST_BYTES`` | 8 MiB                            |
 | telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
+| webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
 DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
@@ -62,6 +64,7 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
     telemetry_dir: Path | None = None  # None: <data dir>/telemetry
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
 
     @property
     def telemetry_path(self) -> Path:
@@ -100,4 +103,7 @@ class Settings:
             if env.get("KEEL_TELEMETRY_DIR")
             else None,
             max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            webhook_max_attempts=_int_env(
+                env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS
+            ),
         )

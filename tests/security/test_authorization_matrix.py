@@ -8,6 +8,7 @@ success for the right one. The table below is the contract; a new route fails
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from starlette.testclient import TestClient
 from tests import pg_cluster
 
 from keel.config import Settings
+from keel.domain.incidents import Severity
 from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
@@ -238,6 +240,76 @@ def _run_monitor(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", "/api/v1/models/churn/monitors/run", {"json": {"monitor": _monitor_id(w)}}
 
 
+def _incident_id(w: World) -> int:
+    made, _ = w.backend.incidents.trigger(
+        ADMIN, key=w.unique("key"), model="churn", version=None, title="t", severity=Severity.P3
+    )
+    return made.id
+
+
+def _on_incident(method: str, suffix: str = "", body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/incidents/{_incident_id(w)}{suffix}", kwargs
+
+    return build
+
+
+def _on_rule(method: str) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        (rule,) = w.backend.alerts.apply(
+            ADMIN, "churn", [{"name": w.unique("rule"), "check": "drift"}]
+        )
+        return method, f"/api/v1/alert-rules/{rule.id}", {}
+
+    return build
+
+
+def _subscription_id(w: World) -> int:
+    return w.backend.notifications.subscribe(
+        ADMIN, url="http://127.0.0.1:9/hook", events=["incident.*"]
+    ).id
+
+
+def _delivery_id(w: World) -> int:
+    _subscription_id(w)
+    return w.backend.notifications.emit("incident.triggered", {"model": "churn"})[0]
+
+
+def _slo_id(w: World) -> int:
+    return w.backend.slos.create(
+        ADMIN, "churn", name=w.unique("slo"), kind="availability", objective=0.99
+    ).id
+
+
+def _playbook_yaml(w: World) -> dict[str, Any]:
+    return {"source": f"name: {w.unique('pb')}\nmodel: churn\nactions: [pause_rollout]\n"}
+
+
+def _playbook_test(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"source": "name: t\nteam: risk\nactions: [notify]\n", "incident_id": _incident_id(w)}
+    return "POST", "/api/v1/playbooks/test", {"json": body}
+
+
+def _rollback(w: World) -> tuple[str, str, dict[str, Any]]:
+    for _ in range(2):
+        w.backend.governance.promote(ADMIN, "churn", w.new_version())
+    return "POST", "/api/v1/models/churn/rollback", {"json": {"reason": "bad release"}}
+
+
+_COMMAND = [sys.executable, "-c", "pass"]
+_JOB = {"command": _COMMAND, "timeout_s": 60}
+
+
+def _with_job(method: str, suffix: str, body: Any = None) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        w.backend.retraining.set_job(ADMIN, "churn", command=_COMMAND, timeout_s=60)
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/models/churn{suffix}", kwargs
+
+    return build
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -426,6 +498,98 @@ MATRIX: list[tuple[str, str, Request]] = [
         "GET /api/v1/models/{name}/monitoring/status",
         "read",
         _json("GET", "/api/v1/models/churn/monitoring/status"),
+    ),
+    (
+        "POST /api/v1/webhooks",
+        "admin",
+        _json(
+            "POST",
+            "/api/v1/webhooks",
+            lambda w: {"url": "http://127.0.0.1:9/h", "events": ["gate.*"]},
+        ),
+    ),
+    ("GET /api/v1/webhooks", "admin", _json("GET", "/api/v1/webhooks")),
+    (
+        "DELETE /api/v1/webhooks/{subscription_id}",
+        "admin",
+        lambda w: ("DELETE", f"/api/v1/webhooks/{_subscription_id(w)}", {}),
+    ),
+    ("GET /api/v1/webhooks/deliveries", "admin", _json("GET", "/api/v1/webhooks/deliveries")),
+    (
+        "POST /api/v1/webhooks/deliveries/{delivery_id}/retry",
+        "admin",
+        lambda w: ("POST", f"/api/v1/webhooks/deliveries/{_delivery_id(w)}/retry", {}),
+    ),
+    (
+        "POST /api/v1/models/{name}/slos",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/slos",
+            lambda w: {"name": w.unique("s"), "kind": "availability", "objective": 0.999},
+        ),
+    ),
+    ("GET /api/v1/models/{name}/slos", "read", _json("GET", "/api/v1/models/churn/slos")),
+    (
+        "GET /api/v1/slos/{slo_id}/status",
+        "read",
+        lambda w: ("GET", f"/api/v1/slos/{_slo_id(w)}/status", {}),
+    ),
+    (
+        "GET /api/v1/models/{name}/alert-rules",
+        "read",
+        _json("GET", "/api/v1/models/churn/alert-rules"),
+    ),
+    (
+        "POST /api/v1/models/{name}/alert-rules",
+        "write",
+        _json(
+            "POST",
+            "/api/v1/models/churn/alert-rules",
+            lambda w: {"name": w.unique("r"), "check": "drift"},
+        ),
+    ),
+    (
+        "PUT /api/v1/models/{name}/alert-rules",
+        "write",
+        _json(
+            "PUT",
+            "/api/v1/models/churn/alert-rules",
+            lambda w: {"rules": [{"name": w.unique("r"), "check": "quality"}]},
+        ),
+    ),
+    ("GET /api/v1/alert-rules/{rule_id}", "read", _on_rule("GET")),
+    ("DELETE /api/v1/alert-rules/{rule_id}", "write", _on_rule("DELETE")),
+    ("GET /api/v1/incidents", "read", _json("GET", "/api/v1/incidents?model=churn")),
+    ("GET /api/v1/incidents/stats", "read", _json("GET", "/api/v1/incidents/stats?team=risk")),
+    ("GET /api/v1/incidents/{incident_id}", "read", _on_incident("GET")),
+    ("POST /api/v1/incidents/{incident_id}/ack", "write", _on_incident("POST", "/ack")),
+    ("POST /api/v1/incidents/{incident_id}/resolve", "write", _on_incident("POST", "/resolve")),
+    (
+        "POST /api/v1/incidents/{incident_id}/comments",
+        "write",
+        _on_incident("POST", "/comments", {"text": "looking"}),
+    ),
+    (
+        "PUT /api/v1/incidents/{incident_id}/postmortem",
+        "write",
+        _on_incident("PUT", "/postmortem", {"markdown": "# Post-mortem"}),
+    ),
+    ("POST /api/v1/playbooks", "write", _json("POST", "/api/v1/playbooks", _playbook_yaml)),
+    ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),
+    ("POST /api/v1/playbooks/test", "write", _playbook_test),
+    ("POST /api/v1/models/{name}/rollback", "write", _rollback),
+    (
+        "PUT /api/v1/models/{name}/retraining-job",
+        "write",
+        _json("PUT", "/api/v1/models/churn/retraining-job", lambda w: _JOB),
+    ),
+    ("GET /api/v1/models/{name}/retraining-job", "read", _with_job("GET", "/retraining-job")),
+    ("POST /api/v1/models/{name}/retrain", "write", _with_job("POST", "/retrain", {})),
+    (
+        "GET /api/v1/models/{name}/retrain-runs",
+        "read",
+        _json("GET", "/api/v1/models/churn/retrain-runs"),
     ),
 ]
 

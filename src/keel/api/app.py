@@ -16,7 +16,10 @@ from keel.api.routers import aliases, audit, health, models, teams, tokens, user
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
+from keel.api.routers import incidents as incidents_routes
 from keel.api.routers import monitoring as monitoring_routes
+from keel.api.routers import notifications as notification_routes
+from keel.api.routers import playbooks as playbook_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
 from keel.services.backend import Backend
@@ -65,6 +68,9 @@ def create_app(backend: Backend) -> FastAPI:
         evaluation_routes.router,
         telemetry_routes.router,
         monitoring_routes.router,
+        incidents_routes.router,
+        notification_routes.router,
+        playbook_routes.router,
     ):
         app.include_router(router)
     app.add_middleware(

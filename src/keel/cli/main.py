@@ -14,7 +14,10 @@ from keel.cli import (
     evaluation,
     governance,
     identity,
+    incidents,
     monitoring,
+    notifications,
+    playbooks,
     registry,
     risk,
     server,
@@ -76,3 +79,10 @@ app.add_typer(risk.risk_app, name="risk")
 app.add_typer(documents.docs_app, name="docs")
 app.add_typer(monitoring.monitor_app, name="monitor")
 app.add_typer(telemetry.telemetry_app, name="telemetry")
+app.add_typer(notifications.webhooks_app, name="webhooks")
+app.add_typer(notifications.slo_app, name="slo")
+app.add_typer(incidents.alerts_app, name="alerts")
+app.add_typer(incidents.incidents_app, name="incidents")
+app.add_typer(playbooks.playbooks_app, name="playbooks")
+app.command("rollback")(playbooks.rollback)
+app.command("retrain")(playbooks.retrain)

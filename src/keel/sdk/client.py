@@ -47,9 +47,12 @@ from keel.sdk.credentials import discover_token
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
+from keel.sdk.incidents import IncidentCalls
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
+from keel.sdk.notifications import NotificationCalls
+from keel.sdk.playbooks import PlaybookCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
@@ -72,6 +75,9 @@ class Client(
     GovernanceMixin,
     MonitoringCalls,
     TelemetryCalls,
+    NotificationCalls,
+    IncidentCalls,
+    PlaybookCalls,
 ):
     """A connection to one Keel server.
 

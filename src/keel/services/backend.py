@@ -8,24 +8,34 @@ from sqlalchemy import Engine
 
 from keel.config import Settings
 from keel.errors import NotReady
+from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
+from keel.services.incidents import Incidents
 from keel.services.monitoring import Monitoring
+from keel.services.notifications import Notifications
+from keel.services.playbooks import Playbooks
 from keel.services.registry import Registry
+from keel.services.retraining import Retraining
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
+from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.sql import SqlRegistryStore, make_engine
+from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
+from keel.store.sql.incidents import SqlIncidentStore
 from keel.store.sql.monitoring import SqlMonitoringStore
+from keel.store.sql.notifications import SqlNotificationStore
+from keel.store.sql.playbooks import SqlPlaybookStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
 from keel.store.telemetry import TelemetryFiles
@@ -44,6 +54,12 @@ class Backend:
     compliance: ComplianceDocuments
     telemetry: Telemetry
     monitoring: Monitoring
+    incidents: Incidents
+    alerts: Alerts
+    notifications: Notifications
+    slos: Slos
+    retraining: Retraining
+    playbooks: Playbooks
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -62,10 +78,29 @@ class Backend:
         )
         risk = RiskClassification(SqlRiskStore(engine), registry_store)
         governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
+        incidents = Incidents(SqlIncidentStore(engine), registry)
+        alerts = Alerts(SqlAlertStore(engine), registry, incidents)
         telemetry = Telemetry(
             SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
         )
-        return cls(
+        # Monitors create their default alert rules; each window's points are evaluated.
+        monitoring = Monitoring(SqlMonitoringStore(engine), registry, telemetry)
+        monitoring.on_created(alerts.on_monitor_created)
+        monitoring.on_points(alerts.on_points)
+        notification_store = SqlNotificationStore(engine)
+        notifications = Notifications(
+            notification_store, max_attempts=settings.webhook_max_attempts
+        )
+        playbook_store = SqlPlaybookStore(engine)
+        retraining = Retraining(
+            playbook_store,
+            registry,
+            governance,
+            telemetry,
+            settings.data_dir / "retraining",
+            notifications,
+        )
+        backend = cls(
             settings=settings,
             engine=engine,
             registry=registry,
@@ -76,8 +111,20 @@ class Backend:
             governance=governance,
             compliance=ComplianceDocuments(registry, risk, governance, evaluation),
             telemetry=telemetry,
-            monitoring=Monitoring(SqlMonitoringStore(engine), registry, telemetry),
+            monitoring=monitoring,
+            incidents=incidents,
+            alerts=alerts,
+            notifications=notifications,
+            slos=Slos(notification_store, registry, telemetry, incidents),
+            retraining=retraining,
+            # Subscribes to incidents: matching playbooks run when an incident is triggered.
+            playbooks=Playbooks(
+                playbook_store, registry, incidents, governance, retraining, notifications
+            ),
         )
+        # Every incident change queues its incident.* webhooks (after the change commits).
+        backend.incidents.add_listener(notifications.incident_listener)
+        return backend
 
     def migrate(self) -> None:
         """Bring the metadata database to the newest schema (idempotent)."""

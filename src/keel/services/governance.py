@@ -71,10 +71,25 @@ from keel.services.gates import performance as performance_gate
 from keel.services.gates import security as security_gate
 from keel.services.gates import signoff as signoff_gate
 from keel.services.registry import Registry
-from keel.store.sql.governance import NewGateResult, NewPromotion, SqlGovernanceStore
+from keel.store.sql.governance import (
+    NewGateResult,
+    NewPromotion,
+    RollbackNote,
+    SqlGovernanceStore,
+)
 
 MAX_COMMENT = 10_000
 NOT_LOADED = "not loaded: failed security scan"
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """Where a rollback would move ``production`` (``target``) and what blocks it."""
+
+    model: str
+    current: int | None
+    target: int | None
+    blockers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,8 @@ class Governance:
         dataset_sha: str | None,
         production: int | None,
         version: int,
+        *,
+        rollback: bool = False,
     ) -> str | None:
         if (result.policy_tier, result.policy_version) != (record.tier, record.version):
             return (
@@ -218,7 +235,8 @@ class Governance:
             if seen_sha is not None and seen_sha != dataset_sha:
                 return "the evaluation data attached to the version changed since"
         if (
-            result.gate == Gate.PERFORMANCE
+            not rollback
+            and result.gate == Gate.PERFORMANCE
             and record.policy.performance is not None
             and record.policy.performance.max_drop_vs_production
             and result.outcome != GateOutcome.ERROR
@@ -240,7 +258,9 @@ class Governance:
         record = self.policy(str(owner.risk_tier))
         return self._status(owner, found, record)
 
-    def _status(self, owner: Model, found: ModelVersion, record: PolicyRecord) -> PipelineStatus:
+    def _status(
+        self, owner: Model, found: ModelVersion, record: PolicyRecord, *, rollback: bool = False
+    ) -> PipelineStatus:
         model, version = owner.name, found.version
         policy = record.policy
         latest = _latest(self.store.gate_results(model, version))
@@ -270,7 +290,12 @@ class Governance:
                 )
             else:
                 stale = self._stale(
-                    result, record, dataset.sha256 if dataset else None, production, version
+                    result,
+                    record,
+                    dataset.sha256 if dataset else None,
+                    production,
+                    version,
+                    rollback=rollback,
                 )
                 if stale:
                     states.append(
@@ -668,6 +693,97 @@ class Governance:
                 overridden=state.blockers if break_glass else (),
                 policy_tier=record.tier,
                 policy_version=record.version,
+            ),
+            expect=token,
+        )
+
+    # -- rollback -------------------------------------------------------------------------------
+
+    def rollback_plan(self, model: str) -> RollbackPlan:
+        """Where a rollback of the model would go and what blocks it, without changing anything.
+
+        The target is the ``previous_version`` of the promotion that put the current production
+        version in place. It must still pass every required gate under the tier's policy in
+        force now, with its evaluation data now, and keep its sign-off; the one check a rollback
+        does not re-judge is the comparison against the production version (that is the version
+        being rolled back from).
+        """
+        owner = self.registry.get_model(check_name(model, "model"))
+        current = self._production_version(owner.name)
+        if current is None:
+            return RollbackPlan(
+                owner.name,
+                None,
+                None,
+                (f"{owner.name} has no production version, so there is nothing to roll back",),
+            )
+        history = self.store.promotions(owner.name)
+        placed = next((p for p in reversed(history) if p.version == current), None)
+        target = None if placed is None else placed.previous_version
+        if target is None:
+            return RollbackPlan(
+                owner.name,
+                current,
+                None,
+                (
+                    f"{owner.name} version {current} is the first production version: there is "
+                    "no earlier promoted version to roll back to; promote a fixed version instead",
+                ),
+            )
+        found = self.registry.get_version(owner.name, target)
+        record = self.policy(str(owner.risk_tier))
+        state = self._status(owner, found, record, rollback=True)
+        return RollbackPlan(owner.name, current, target, state.blockers)
+
+    def rollback(
+        self, by: Principal, model: str, *, reason: str, incident_id: int | None = None
+    ) -> Promotion:
+        """Move ``production`` back to the version it replaced, through the promotion checks.
+
+        See `rollback_plan` for the target and the checks. Refused with `Conflict` (409) and
+        the reasons when there is no earlier production version or it no longer passes. Recorded
+        as a promotion plus a rollback record (reason, incident), audited as
+        ``governance.rollback``, and visible in the alias history.
+        """
+        owner = self.registry.get_model(check_name(model, "model"))
+        authorize(by, Permission.WRITE, owner.team)
+        reason = _text(reason, "reason", "say why production is rolled back")
+        plan = self.rollback_plan(owner.name)
+        if plan.target is None or plan.blockers:
+            where = "" if plan.target is None else f" to version {plan.target}"
+            raise Conflict(
+                f"{owner.name} cannot be rolled back{where}: " + "; ".join(plan.blockers) + ".",
+                {
+                    "model": owner.name,
+                    "version": plan.target,
+                    "production": plan.current,
+                    "blockers": list(plan.blockers),
+                },
+            )
+        assert plan.current is not None
+        token = self.store.state_token(owner.name, plan.target)
+        record = self.policy(str(owner.risk_tier))
+        # Judged again under the token, so a gate run or decision landing meanwhile refuses.
+        again = self.rollback_plan(owner.name)
+        if again != plan:
+            raise Conflict(
+                f"{owner.name}'s production or gates changed while it was being rolled back; "
+                "try again.",
+                {"model": owner.name},
+            )
+        return self.store.promote(
+            owner.name,
+            plan.target,
+            NewPromotion(
+                actor=by.name,
+                break_glass=False,
+                justification="",
+                overridden=(),
+                policy_tier=record.tier,
+                policy_version=record.version,
+                rollback=RollbackNote(
+                    reason=reason, incident_id=incident_id, from_version=plan.current
+                ),
             ),
             expect=token,
         )

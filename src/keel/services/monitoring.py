@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -27,6 +28,9 @@ from keel.services.registry import Registry
 from keel.store.sql.monitoring import ANY_LAST_END, SqlMonitoringStore
 
 log = logging.getLogger("keel.monitoring")
+# Hooks: after a monitor is created, and after a run stored a window's points (alert rules).
+MonitorHook = Callable[[Principal, Monitor], None]
+PointsHook = Callable[[Principal, Sequence[MetricPoint]], None]
 LIVE_ALIAS = "production"
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
@@ -53,6 +57,20 @@ class Monitoring:
         self.store = store
         self.registry = registry
         self.telemetry = telemetry
+        self._created_hooks: list[MonitorHook] = []
+        self._points_hooks: list[PointsHook] = []
+
+    def on_created(self, hook: MonitorHook) -> None:
+        """Call ``hook(by, monitor)`` after a monitor is created (default alert rules)."""
+        self._created_hooks.append(hook)
+
+    def on_points(self, hook: PointsHook) -> None:
+        """Call ``hook(by, points)`` after each window's points are stored (alert rules)."""
+        self._points_hooks.append(hook)
+
+    def _stored(self, by: Principal, points: Sequence[MetricPoint]) -> None:
+        for hook in self._points_hooks:
+            hook(by, points)
 
     # -- definitions ---------------------------------------------------------------------------
 
@@ -96,7 +114,10 @@ class Monitoring:
         self._check_versions(monitor)
         self._check_thresholds(monitor)
         scheduled = replace(monitor, last_window_end=None).scheduled(_utc(now))
-        return self.store.create_monitor(scheduled, by.name)
+        created = self.store.create_monitor(scheduled, by.name)
+        for hook in self._created_hooks:
+            hook(by, created)
+        return created
 
     def list_monitors(self, model: str) -> list[Monitor]:
         return self.store.list_monitors(check_name(model, "model"))
@@ -208,6 +229,7 @@ class Monitoring:
                 last_window_end=newest,
                 next_due_at=next_due(monitor.window, monitor.schedule, newest, at),
             )
+            self._stored(by, found)
             points.extend(found)
         return points
 
@@ -238,6 +260,7 @@ class Monitoring:
                 if not claimed:
                     break  # another worker moved this monitor on
                 last = window[1]
+                self._stored(by, found)
                 points.extend(found)
         return points
 

@@ -351,6 +351,38 @@ class Telemetry:
             throughput_per_s=rows / seconds,
         )
 
+    def request_counts(
+        self, model: str, start: datetime, end: datetime, *, latency_bound_ms: float | None = None
+    ) -> tuple[int, int]:
+        """(requests, bad requests) of every version of ``model`` over [start, end), for SLOs.
+
+        Bad means "carries an error" or, with ``latency_bound_ms``, "took longer than the bound"
+        (then only rows with a latency count as requests)."""
+        check_name(model, "model")
+        start, end = _utc(start), _utc(end)
+        base = self.files.predictions_dir(model)
+        files: list[str] = []
+        for version_dir in sorted(base.glob("version=*")) if base.is_dir() else []:
+            number = version_dir.name.removeprefix("version=")
+            if number.isdigit():
+                files.extend(self.files.prediction_files(model, int(number), start, end))
+        if not files:
+            return 0, 0
+        if latency_bound_ms is None:
+            counted, bad = "true", f"{ERROR} IS NOT NULL"
+        else:
+            counted, bad = f"{LATENCY_MS} IS NOT NULL", f"{LATENCY_MS} > $bound"
+        sql = f"""
+            SELECT count(*) AS total, count(*) FILTER (WHERE {bad}) AS bad
+            FROM {PREDICTIONS_SOURCE}
+            WHERE {TIMESTAMP} >= $start AND {TIMESTAMP} < $end AND {counted}
+        """  # noqa: S608 - constants only; paths, times and the bound are parameters
+        params: dict[str, object] = {"files": files, "start": start, "end": end}
+        if latency_bound_ms is not None:
+            params["bound"] = float(latency_bound_ms)
+        row = self.files.query(sql, params).to_pylist()[0]
+        return int(row["total"]), int(row["bad"] or 0)
+
     # -- retention -----------------------------------------------------------------------------
 
     def retention(self, model: str) -> int | None:

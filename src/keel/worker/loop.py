@@ -63,6 +63,14 @@ class Worker:
 def scheduled_jobs(backend: Backend) -> list[Job]:
     """The jobs every worker runs (`keel up` starts one beside the API)."""
     from keel.worker.monitors import monitor_job  # they import Job from here
+    from keel.worker.notifications import delivery_job, slo_job
     from keel.worker.retention import retention_job
+    from keel.worker.retraining import retraining_job
 
-    return [monitor_job(backend.monitoring), retention_job(backend.telemetry)]
+    return [
+        monitor_job(backend.monitoring),
+        delivery_job(backend.notifications),
+        slo_job(backend.slos),
+        retraining_job(backend.retraining),
+        retention_job(backend.telemetry),
+    ]

@@ -37,6 +37,7 @@ from keel.store.sql.tables import (
     version_status_changes,
 )
 from keel.store.sql.tables_governance import approvals, gate_results, policies, promotions
+from keel.store.sql.tables_playbooks import rollbacks
 
 PRODUCTION_ALIAS = "production"
 
@@ -75,6 +76,16 @@ class NewPromotion:
     overridden: tuple[str, ...]
     policy_tier: str | None
     policy_version: int | None
+    # Set for a rollback: the alias moves back to an earlier production version. The promotion
+    # is recorded as usual, plus a `rollbacks` row, and audited as governance.rollback.
+    rollback: RollbackNote | None = None
+
+
+@dataclass(frozen=True)
+class RollbackNote:
+    reason: str
+    incident_id: int | None
+    from_version: int
 
 
 class SqlGovernanceStore:
@@ -580,6 +591,16 @@ class SqlGovernanceStore:
                 .where(open_alias)
             ).first()
             reason = "break-glass promotion" if promotion.break_glass else "promoted"
+            note = promotion.rollback
+            if note is not None:
+                reason = f"rolled back from version {note.from_version}: {note.reason}"
+                current = None if previous is None else int(previous.version)
+                if current != note.from_version:
+                    raise Conflict(
+                        f"{model}'s production version changed while it was being rolled back "
+                        f"(now {current}). Check `keel models show {model}` and try again.",
+                        {"model": model, "production": current},
+                    )
             if previous is not None:
                 conn.execute(
                     update(alias_assignments)
@@ -616,7 +637,7 @@ class SqlGovernanceStore:
                     "alias": PRODUCTION_ALIAS,
                     "version": version,
                     "previous_version": previous_version,
-                    "via": "governance.promote",
+                    "via": "governance.rollback" if note else "governance.promote",
                 },
             )
             new_id = conn.execute(
@@ -647,10 +668,26 @@ class SqlGovernanceStore:
                     "justification": promotion.justification,
                     "overridden": list(promotion.overridden),
                 }
+            action = "governance.break_glass" if promotion.break_glass else "governance.promote"
+            if note is not None:
+                action = "governance.rollback"
+                details |= {"reason": note.reason, "incident_id": note.incident_id}
+                conn.execute(
+                    rollbacks.insert().values(
+                        promotion_id=new_id,
+                        model_id=model_row.id,
+                        from_version=note.from_version,
+                        to_version=version,
+                        reason=note.reason,
+                        incident_id=note.incident_id,
+                        rolled_back_by=actor,
+                        rolled_back_at=now,
+                    )
+                )
             audit.append(
                 conn,
                 actor=actor,
-                action="governance.break_glass" if promotion.break_glass else "governance.promote",
+                action=action,
                 subject_type="model_version",
                 subject_id=f"{model}/{version}",
                 details=details,

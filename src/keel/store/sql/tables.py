@@ -202,6 +202,9 @@ audit_head = Table(
 # anything that reads `metadata` (the migrations' comparison test, create_all) sees every table.
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
+from keel.store.sql import tables_incidents as _incidents  # noqa: E402,F401
 from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
+from keel.store.sql import tables_notifications as _notifications  # noqa: E402,F401
+from keel.store.sql import tables_playbooks as _playbooks  # noqa: E402,F401
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
 from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402
