@@ -33,7 +33,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -41,7 +41,7 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise InvalidInput(
-            f"{name} must be a whole number of bytes. Got {raw!r} instead."
+            f"{name} must be a whole number of {unit}. Got {raw!r} instead."
         ) from None
     if value <= 0:
         raise InvalidInput(f"{name} must be > 0. Got {value} instead.")
@@ -104,6 +104,6 @@ class Settings:
             else None,
             max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             webhook_max_attempts=_int_env(
-                env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS
+                env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, unit="attempts"
             ),
         )

@@ -124,6 +124,8 @@ class Backend:
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
+        # ...and so does every gate run, sign-off decision, promotion and rollback.
+        backend.governance.add_listener(notifications.emit)
         return backend
 
     def migrate(self) -> None:

@@ -36,7 +36,8 @@ The rules a version lives by (see also ``keel.services.gates.*`` for each gate's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +122,26 @@ def _text(value: str, field: str, what: str) -> str:
     return text
 
 
+log = logging.getLogger("keel.governance")
+
+# Called with (event type, JSON-ready payload) after a change commits: gate.completed,
+# gate.signoff, promotion.completed, promotion.break_glass, rollback.completed.
+Listener = Callable[[str, Mapping[str, Any]], object]
+
+
+def _promotion_payload(promotion: Promotion) -> dict[str, Any]:
+    return {
+        "model": promotion.model,
+        "version": promotion.version,
+        "previous_version": promotion.previous_version,
+        "promoted_by": promotion.promoted_by,
+        "promoted_at": promotion.promoted_at.isoformat(),
+        "break_glass": promotion.break_glass,
+        "justification": promotion.justification,
+        "policy_version": promotion.policy_version,
+    }
+
+
 class Governance:
     """The gates, sign-off and promotion of model versions."""
 
@@ -130,6 +151,19 @@ class Governance:
         self.store = store
         self.registry = registry
         self.evaluation = evaluation
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event_type, payload)`` after each committed gate run, decision,
+        promotion and rollback (the notifications outbox subscribes here)."""
+        self._listeners.append(listener)
+
+    def _announce(self, event: str, payload: Mapping[str, Any]) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event, payload)
+            except Exception:  # the change is committed: a listener's failure must not hide it
+                log.exception("governance listener failed on %s", event)
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -512,7 +546,20 @@ class Governance:
             policy_version=record.version,
             actor=by.name,
         )
-        return self._status(owner, self.registry.get_version(owner.name, version), record)
+        status = self._status(owner, self.registry.get_version(owner.name, version), record)
+        self._announce(
+            "gate.completed",
+            {
+                "model": owner.name,
+                "version": version,
+                "tier": status.tier,
+                "policy_version": status.policy_version,
+                "gates": {str(s.gate): str(s.outcome) for s in status.gates},
+                "promotable": status.promotable,
+                "run_by": by.name,
+            },
+        )
+        return status
 
     # -- sign-off -------------------------------------------------------------------------------
 
@@ -621,14 +668,28 @@ class Governance:
             complete=complete,
         )
 
+    def _announce_decision(self, approval: Approval) -> Approval:
+        self._announce(
+            "gate.signoff",
+            {
+                "model": approval.model,
+                "version": approval.version,
+                "decision": str(approval.decision),
+                "actor": approval.actor,
+                "comment": approval.comment,
+                "decided_at": approval.decided_at.isoformat(),
+            },
+        )
+        return approval
+
     def approve(self, by: Principal, model: str, version: int, comment: str) -> Approval:
         """Approve the version (see the module's rules: role, comment, separation of duties,
         gates 1-3 passed first)."""
-        return self._decide(by, model, version, comment, Decision.APPROVE)
+        return self._announce_decision(self._decide(by, model, version, comment, Decision.APPROVE))
 
     def reject(self, by: Principal, model: str, version: int, comment: str) -> Approval:
         """Reject the version: its candidacy ends (it is archived and never promoted)."""
-        return self._decide(by, model, version, comment, Decision.REJECT)
+        return self._announce_decision(self._decide(by, model, version, comment, Decision.REJECT))
 
     # -- promotion ------------------------------------------------------------------------------
 
@@ -683,7 +744,7 @@ class Governance:
                     ],
                 },
             )
-        return self.store.promote(
+        promotion = self.store.promote(
             owner.name,
             version,
             NewPromotion(
@@ -696,6 +757,9 @@ class Governance:
             ),
             expect=token,
         )
+        event = "promotion.break_glass" if promotion.break_glass else "promotion.completed"
+        self._announce(event, _promotion_payload(promotion))
+        return promotion
 
     # -- rollback -------------------------------------------------------------------------------
 
@@ -771,7 +835,7 @@ class Governance:
                 "try again.",
                 {"model": owner.name},
             )
-        return self.store.promote(
+        promotion = self.store.promote(
             owner.name,
             plan.target,
             NewPromotion(
@@ -787,3 +851,8 @@ class Governance:
             ),
             expect=token,
         )
+        self._announce(
+            "rollback.completed",
+            {**_promotion_payload(promotion), "reason": reason, "incident_id": incident_id},
+        )
+        return promotion

@@ -1,0 +1,79 @@
+"""SLOs from real prediction logs: a burst of errors burns the availability budget fast enough
+to page (14.4x over both 1h and 5m), opening one P1 incident; days later, with clean traffic,
+no rule fires and the incident resolves itself."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from keel.config import Settings
+from keel.domain.incidents import IncidentStatus, Severity
+from keel.domain.permissions import Grant, Principal, Role
+from keel.domain.registry import Model, VersionDraft
+from keel.domain.signature import Column, ColumnType, Signature
+from keel.services.backend import Backend
+
+ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=10)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    url = None
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_database_url"))
+    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
+    opened.migrate()
+    opened.registry.create_team(ADMIN, "risk")
+    opened.registry.create_model(ADMIN, Model(name="churn", team="risk", owner="ana"))
+    draft = VersionDraft(signature=Signature((Column("x", ColumnType.FLOAT),)))
+    opened.registry.register_version(ADMIN, "churn", io.BytesIO(b"model"), "m.bin", draft)
+    yield opened
+    opened.close()
+
+
+def log_requests(backend: Backend, end: datetime, rows: int, errors: int) -> None:
+    """``rows`` requests spread over the 4 minutes before ``end``, the first ``errors`` failed."""
+    stamps = [end - timedelta(seconds=1 + i * 240 // rows) for i in range(rows)]
+    failed = [("timeout" if i < errors else None) for i in range(rows)]
+    table = pa.table(
+        {
+            "prediction": pa.array(np.ones(rows)),
+            "x": pa.array(np.zeros(rows)),
+            "ts": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+            "error": pa.array(failed, pa.string()),
+        }
+    )
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table)
+
+
+def test_an_error_burst_pages_once_and_clean_traffic_resolves_it(backend: Backend) -> None:
+    slo = backend.slos.create(
+        ADMIN, "churn", name="availability", kind="availability", objective=0.999
+    )
+    # 30 errors in 1,000 requests: a 3% error rate burns a 0.1% budget at 30x.
+    log_requests(backend, T0, rows=1000, errors=30)
+    status = backend.slos.evaluate(ADMIN, slo.id, now=T0)
+    assert status.firing is not None and status.firing.rule.severity == "P1"
+    opened = backend.incidents.open_incident(f"slo:{slo.id}:churn")
+    assert opened is not None and opened.severity == Severity.P1
+
+    # Evaluating again while it still burns updates the same incident instead of opening another.
+    backend.slos.evaluate(ADMIN, slo.id, now=T0 + timedelta(minutes=1))
+    assert [i.id for i in backend.incidents.list(model="churn")] == [opened.id]
+
+    # Four days later only clean traffic is in every window: nothing fires, the page resolves.
+    later = T0 + timedelta(days=4)
+    log_requests(backend, later, rows=500, errors=0)
+    quiet = backend.slos.evaluate(ADMIN, slo.id, now=later)
+    assert quiet.firing is None
+    resolved = backend.incidents.get(opened.id)
+    assert resolved.status == IncidentStatus.RESOLVED
+    assert backend.incidents.open_incident(f"slo:{slo.id}:churn") is None
