@@ -351,3 +351,27 @@ def test_the_worker_applies_retention_as_days_pass(
         assert len(_files(backend)) == left
     purges = client.get("/api/v1/audit", params={"action": "telemetry.purge"}).json()["items"]
     assert len(purges) == 1
+
+
+def test_a_pandas_index_written_into_parquet_is_not_taken_for_a_column(
+    client: TestClient, backend: Backend, version: int
+) -> None:
+    # Concatenated or filtered frames keep a non-default index, which to_parquet stores as
+    # __index_level_0__; it is bookkeeping, not an unknown feature.
+    frame = batch(40).to_pandas()
+    kept = frame[frame["age"] > 30]
+    buffer = io.BytesIO()
+    kept.to_parquet(buffer)
+    assert "__index_level_0__" in pq.read_schema(io.BytesIO(buffer.getvalue())).names
+    answer = client.post(f"{V1}/predictions/upload", content=buffer.getvalue(), headers=PARQUET)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == len(kept)
+    stored = pq.read_table(_files(backend)[0])
+    assert "__index_level_0__" not in stored.column_names
+
+    # A column of that name that pandas did not declare as its index is still refused.
+    stray = pa.table({**batch(3).to_pydict(), "__index_level_0__": [1, 2, 3]})
+    err = _error(
+        client.post(f"{V1}/predictions/upload", content=arrow_bytes(stray), headers=ARROW), 422
+    )
+    assert err["details"]["column"] == "__index_level_0__"

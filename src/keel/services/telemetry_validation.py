@@ -8,6 +8,7 @@ passes over its columns, never row by row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -199,6 +200,22 @@ def _require(table: pa.Table, name: str, expected: Iterable[str]) -> pa.ChunkedA
     return table.column(name)
 
 
+def without_pandas_index(table: pa.Table) -> pa.Table:
+    """``table`` without the index columns pandas wrote into it (``DataFrame.to_parquet`` stores
+    a non-default index as ``__index_level_0__`` and lists it in the schema's pandas metadata):
+    an index is row bookkeeping, not a column the user meant to log."""
+    metadata = table.schema.metadata or {}
+    raw = metadata.get(b"pandas")
+    if raw is None:
+        return table
+    try:
+        index = json.loads(raw).get("index_columns", [])
+    except (ValueError, AttributeError):
+        return table  # metadata we cannot read: validate the columns as they are
+    names = {c for c in index if isinstance(c, str)} & set(table.column_names)
+    return table.drop_columns(sorted(names)) if names else table
+
+
 def _no_unknown(table: pa.Table, expected: list[str]) -> None:
     seen: set[str] = set()
     for name in table.column_names:
@@ -267,6 +284,7 @@ def validate_predictions(
     ``prediction_id`` (generated), ``ts`` (now), ``score``, ``latency_ms``, ``error``.
     """
     layout = Layout.of(signature)
+    table = without_pandas_index(table)
     _no_unknown(table, layout.expected)
     rows = table.num_rows
     present = set(table.column_names)
@@ -305,6 +323,7 @@ def validate_predictions(
 def validate_labels(table: pa.Table, *, now: datetime) -> pa.Table:
     """Labels in the stored layout: ``prediction_id`` and ``label`` required, ``ts`` optional."""
     expected = list(LABEL_COLUMNS)
+    table = without_pandas_index(table)
     _no_unknown(table, expected)
     ids = _require(table, PREDICTION_ID, expected)
     if not (pa.types.is_string(ids.type) or pa.types.is_integer(ids.type)):
