@@ -25,16 +25,16 @@ from keel.domain.governance import (
     PolicyRecord,
     Promotion,
 )
-from keel.domain.lifecycle import VersionStatus, check_transition
+from keel.domain.lifecycle import VersionStatus
 from keel.domain.policy import parse_policy
 from keel.errors import Conflict, NotFound
 from keel.store.sql import audit, codec
 from keel.store.sql.engine import read_transaction, write_transaction
+from keel.store.sql.registry import move_version_status
 from keel.store.sql.tables import (
     alias_assignments,
     model_versions,
     models,
-    version_status_changes,
 )
 from keel.store.sql.tables_governance import approvals, gate_results, policies, promotions
 from keel.store.sql.tables_playbooks import rollbacks
@@ -126,32 +126,7 @@ class SqlGovernanceStore:
     def _move(
         conn: Connection, row: Any, model: str, target: VersionStatus, actor: str, reason: str
     ) -> None:
-        current = VersionStatus(row.status)
-        check_transition(current, target)
-        now = _now()
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.id == row.id)
-            .values(status=str(target), updated_at=now)
-        )
-        conn.execute(
-            version_status_changes.insert().values(
-                version_id=row.id,
-                from_status=str(current),
-                to_status=str(target),
-                actor=actor,
-                reason=reason,
-                changed_at=now,
-            )
-        )
-        audit.append(
-            conn,
-            actor=actor,
-            action="version.status",
-            subject_type="model_version",
-            subject_id=f"{model}/{row.version}",
-            details={"from": str(current), "to": str(target), "reason": reason},
-        )
+        move_version_status(conn, row, model, target, actor, reason, _now())
 
     def _walk(
         self,

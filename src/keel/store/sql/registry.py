@@ -46,6 +46,45 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def move_version_status(
+    conn: Connection,
+    row: Any,
+    model: str,
+    target: VersionStatus,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """Move the version ``row`` (with ``id``, ``version`` and ``status``) to ``target`` if the
+    lifecycle allows it: its status, the status history and the audit event, in ``conn``'s
+    transaction. Governance moves versions through here too."""
+    current = VersionStatus(row.status)
+    check_transition(current, target)
+    conn.execute(
+        update(model_versions)
+        .where(model_versions.c.id == row.id)
+        .values(status=str(target), updated_at=now)
+    )
+    conn.execute(
+        version_status_changes.insert().values(
+            version_id=row.id,
+            from_status=str(current),
+            to_status=str(target),
+            actor=actor,
+            reason=reason,
+            changed_at=now,
+        )
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="version.status",
+        subject_type="model_version",
+        subject_id=f"{model}/{row.version}",
+        details={"from": str(current), "to": str(target), "reason": reason},
+    )
+
+
 class SqlRegistryStore(RegistryStore):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -414,31 +453,7 @@ class SqlRegistryStore(RegistryStore):
         with write_transaction(self._engine) as conn:
             self._model_row(conn, model, lock=True)
             row = self._version_row(conn, model, version)
-            current = VersionStatus(row.status)
-            check_transition(current, status)
-            conn.execute(
-                update(model_versions)
-                .where(model_versions.c.id == row.id)
-                .values(status=str(status), updated_at=now)
-            )
-            conn.execute(
-                version_status_changes.insert().values(
-                    version_id=row.id,
-                    from_status=str(current),
-                    to_status=str(status),
-                    actor=actor,
-                    reason=reason,
-                    changed_at=now,
-                )
-            )
-            audit.append(
-                conn,
-                actor=actor,
-                action="version.status",
-                subject_type="model_version",
-                subject_id=f"{model}/{version}",
-                details={"from": str(current), "to": str(status), "reason": reason},
-            )
+            move_version_status(conn, row, model, status, actor, reason, now)
             return self._version(conn, model, version)
 
     # -- aliases -------------------------------------------------------------------------------
