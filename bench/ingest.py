@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from keel.config import Settings
 from keel.sdk import Client
+from keel.services.backend import Backend
+from keel.stats.drift import dataset_drift
 
 KEEL = Path(sys.executable).parent / "keel"
 NUMERIC = [f"num_{i:02d}" for i in range(20)]
@@ -113,6 +116,30 @@ class KeelUp:
         self.process.wait(timeout=30)
 
 
+def stored_drift_query_ms(data_dir: Path, repeats: int = 7) -> tuple[float, int]:
+    """Median ms of the drift query a monitor makes: the stored hourly window profiles of the
+    last day merged (`Telemetry.merged_profile`, read from the server's SQLite) and judged against
+    the reference (`dataset_drift`); and how many rows those profiles summarise."""
+    backend = Backend.open(Settings.load(data_dir=data_dir, env={}))
+    try:
+        end = datetime.now(UTC) + timedelta(hours=1)
+        start = end - timedelta(days=1)
+        reference = backend.telemetry.reference_profile("scorer", 1)
+        assert reference is not None
+        times: list[float] = []
+        rows = 0
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            merged = backend.telemetry.merged_profile("scorer", 1, start, end)
+            assert merged is not None
+            dataset_drift(reference, merged)
+            times.append((time.perf_counter() - t0) * 1000)
+            rows = merged.rows
+        return statistics.median(times), rows
+    finally:
+        backend.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -161,6 +188,7 @@ def main() -> None:
                 headers={"Content-Type": "application/vnd.apache.arrow.stream"},
             ).raise_for_status()
 
+        query_small_ms, small_rows = stored_drift_query_ms(server.data_dir)
         latencies: list[float] = []
 
         def upload(body: bytes) -> None:
@@ -185,8 +213,9 @@ def main() -> None:
         stored_rows = sum(pq.read_metadata(p).num_rows for p in parts)
         if stored_rows != total_rows + 1_000:
             raise SystemExit(f"expected {total_rows + 1_000} stored rows, found {stored_rows}")
+        query_large_ms, large_rows = stored_drift_query_ms(server.data_dir)
         with Client(server.url, token=server.token) as keel:
-            one_row = {name: float(i) for i, name in enumerate(NUMERIC)}
+            one_row: dict[str, float | str] = {name: float(i) for i, name in enumerate(NUMERIC)}
             one_row.update({name: "c1" for name in CATEGORICAL})
             for _ in range(1_000):  # warm-up: the logger thread starts, Arrow is imported
                 keel.log_predictions("scorer", 1, one_row, 1, scores=0.5)
@@ -220,9 +249,18 @@ def main() -> None:
             f"failed {sdk_stats.failed_rows}, flushed={flushed}"
         )
         print(
+            f"drift query over stored window profiles (merge + drift, median of 7): "
+            f"{query_small_ms:.1f} ms over {small_rows:,} rows, "
+            f"{query_large_ms:.1f} ms over {large_rows:,} rows (target < 50 ms)"
+        )
+        print(
             json.dumps(
                 {
                     "rows_per_s": round(rows_per_s),
+                    "profile_query_ms": round(query_large_ms, 2),
+                    "profile_query_rows": large_rows,
+                    "profile_query_small_ms": round(query_small_ms, 2),
+                    "profile_query_small_rows": small_rows,
                     "sdk_log_us": round(sdk_log_us, 2),
                     "rows": total_rows,
                     "columns": 25,
