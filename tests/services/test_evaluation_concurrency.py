@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from tests.services.evaluation_fixtures import (
@@ -18,20 +16,13 @@ from tests.services.evaluation_fixtures import (
     register,
 )
 
-from keel.config import Settings
 from keel.domain.registry import Model
 from keel.services.backend import Backend
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
-    yield opened
-    opened.close()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    return empty_backend
 
 
 def test_concurrent_attachments_to_one_version_queue_instead_of_colliding(

@@ -6,15 +6,12 @@ illegal moves; every change is in the audit trail; MTTA/MTTR per model and team.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from keel.config import Settings
 from keel.domain.alerts import AlertRule, Comparison
 from keel.domain.incidents import IncidentStatus, Severity
 from keel.domain.monitoring import Check, Monitor
@@ -38,13 +35,9 @@ HOUR = timedelta(hours=1)
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    opened = empty_backend
     opened.registry.create_team(ADMIN, "risk")
     opened.registry.create_team(ADMIN, "growth")
     opened.registry.create_model(ADMIN, Model(name="churn", team="risk", owner="ana"))
@@ -56,8 +49,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         {"income": rng.normal(50, 10, 5000), "plan": rng.choice(["a", "b", "c"], 5000)}
     )
     opened.telemetry.set_reference(ADMIN, "churn", 1, reference)
-    yield opened
-    opened.close()
+    return opened
 
 
 def log_hour(backend: Backend, hour: datetime, *, shift: float = 0.0, rows: int = 400) -> None:

@@ -8,12 +8,10 @@ import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from tests.webhook_receiver import Receiver
 
-from keel.config import Settings
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.webhooks import DeliveryStatus, verify
 from keel.errors import Conflict, InvalidInput, PermissionDenied
@@ -28,15 +26,9 @@ T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 SECRET = "s3cret-for-tests-0123456789"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
-    yield opened
-    opened.close()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    return empty_backend
 
 
 @pytest.fixture

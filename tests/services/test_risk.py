@@ -3,13 +3,10 @@ stored, and what reaches the audit trail."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from keel.config import Settings
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.registry import Model, RiskTier
 from keel.domain.risk import QUESTIONNAIRE, classify
@@ -32,16 +29,13 @@ CREDIT_SCORING = answers("credit_scoring", narrow_procedural_task=False, profile
 SPAM_FILTER = answers()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_database_url")
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    opened = empty_backend
     opened.registry.create_team(ADMIN, "risk")
     opened.registry.create_team(ADMIN, "growth")
     opened.registry.create_model(ADMIN, Model(name="scorecard", team="risk", owner="ana"))
-    yield opened
-    opened.close()
+    return opened
 
 
 def risk_events(backend: Backend) -> list[dict[str, Any]]:

@@ -5,15 +5,12 @@ no rule fires and the incident resolves itself."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from keel.config import Settings
 from keel.domain.incidents import IncidentStatus, Severity
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.registry import Model, VersionDraft
@@ -24,19 +21,14 @@ ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=10)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None
-    if request.param == "postgres":
-        url = str(request.getfixturevalue("postgres_database_url"))
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    opened = empty_backend
     opened.registry.create_team(ADMIN, "risk")
     opened.registry.create_model(ADMIN, Model(name="churn", team="risk", owner="ana"))
     draft = VersionDraft(signature=Signature((Column("x", ColumnType.FLOAT),)))
     opened.registry.register_version(ADMIN, "churn", io.BytesIO(b"model"), "m.bin", draft)
-    yield opened
-    opened.close()
+    return opened
 
 
 def log_requests(backend: Backend, end: datetime, rows: int, errors: int) -> None:

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from keel.config import Settings
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
@@ -34,19 +31,16 @@ SIGNATURE = Signature(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_database_url")
-    opened = Backend.open(Settings.load(data_dir=tmp_path / "keel", database_url=url, env={}))
-    opened.migrate()
+@pytest.fixture
+def backend(empty_backend: Backend) -> Backend:
+    opened = empty_backend
     opened.identity.store.create_principal("root", PrincipalKind.USER, "test")
     opened.registry.create_team(ADMIN, "risk")
     opened.registry.create_model(ADMIN, Model(name="churn", team="risk", owner="ana"))
     opened.registry.register_version(
         ADMIN, "churn", io.BytesIO(b"w"), "m.bin", VersionDraft(signature=SIGNATURE)
     )
-    yield opened
-    opened.close()
+    return opened
 
 
 def rows(count: int, seed: int, start: datetime = START, hours: int = 6) -> pa.Table:
