@@ -8,6 +8,18 @@ import pytest
 from tests import pg_cluster
 
 
+@pytest.fixture(autouse=True)
+def _apart_from_the_developers_keel(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test sees the Keel of the person running the suite: the README's `./scripts/up.sh`
+    leaves an admin token in the clone's ./.keel, and KEEL_TOKEN/KEEL_URL may be exported; the
+    SDK and CLI would pick either up. Tests that want a data dir or token set their own."""
+    monkeypatch.setenv("KEEL_HOME", str(tmp_path_factory.mktemp("keel-home")))
+    for name in ("KEEL_TOKEN", "KEEL_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """SQLAlchemy URL of a real PostgreSQL server (maintenance database ``postgres``).

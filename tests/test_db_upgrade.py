@@ -18,7 +18,9 @@ def test_db_upgrade_migrates_postgresql_and_is_idempotent(
     postgres_database_url: str, tmp_path: Path
 ) -> None:
     keel = Path(sys.executable).parent / "keel"
-    env = {**os.environ, "KEEL_DATABASE_URL": postgres_database_url, "NO_COLOR": "1"}
+    # Without KEEL_HOME, so a local data dir would land in the cwd, where the test looks for it.
+    env = {k: v for k, v in os.environ.items() if k != "KEEL_HOME"}
+    env |= {"KEEL_DATABASE_URL": postgres_database_url, "NO_COLOR": "1"}
     first = subprocess.run(
         [str(keel), "db", "upgrade"], env=env, capture_output=True, text=True, cwd=tmp_path
     )
