@@ -394,12 +394,32 @@ def session_postgres_url() -> Iterator[str]:
         yield cluster.url
 
 
+DROP_DEADLINE_S = 60.0
+
+
 def _drop_database(maintenance: psycopg.Connection[Any], name: str) -> None:
+    """Drop ``name``, terminating the connections to it.
+
+    ``WITH (FORCE)`` also has to stop other backends in that database. Under load an autovacuum
+    worker can be one of them, and a role that is neither superuser nor in ``pg_signal_backend``
+    may not terminate it (``InsufficientPrivilege``); a session that is just closing can also
+    still count (``ObjectInUse``). Both pass once that backend is gone, so retry until a
+    deadline instead of failing the test's teardown. (.ci/run also grants its role
+    ``pg_signal_backend``.)
+    """
     ident = sql.Identifier(name)
-    try:
-        maintenance.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-    except psycopg.errors.SyntaxError:  # servers older than PostgreSQL 13
-        maintenance.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+    deadline = time.monotonic() + DROP_DEADLINE_S
+    while True:
+        try:
+            maintenance.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            return
+        except psycopg.errors.SyntaxError:  # servers older than PostgreSQL 13
+            maintenance.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(POLL_INTERVAL_S)  # poll: the other backend ends on its own
 
 
 @contextlib.contextmanager
