@@ -16,6 +16,8 @@ def _apart_from_the_developers_keel(
     leaves an admin token in the clone's ./.keel, and KEEL_TOKEN/KEEL_URL may be exported; the
     SDK and CLI would pick either up. Tests that want a data dir or token set their own."""
     monkeypatch.setenv("KEEL_HOME", str(tmp_path_factory.mktemp("keel-home")))
+    # `keel up` notes its data directory per port under $XDG_STATE_HOME/keel: not the developer's.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
     for name in ("KEEL_TOKEN", "KEEL_URL"):
         monkeypatch.delenv(name, raising=False)
 

@@ -43,3 +43,29 @@ def test_first_keel_up_creates_an_admin_and_its_token_file(
     assert httpx.get(f"{url}/api/v1/users/me", headers=auth).json()["name"] == "admin"
     assert httpx.get(f"{url}/").status_code == 303  # the dashboard sends strangers to /login
     assert "Keel" in httpx.get(f"{url}/", headers=auth).text
+
+
+def test_the_cli_finds_the_token_of_keel_up_with_data_dir_from_another_directory(
+    running: Server, tmp_path: Path
+) -> None:
+    """A new user's path: `keel up --data-dir D --port P`, then `keel --url ... models list` from
+    anywhere, with no KEEL_HOME and no token set."""
+    import os
+    import subprocess
+
+    from tests.running_keel import KEEL
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("KEEL_HOME", "KEEL_TOKEN", "KEEL_URL")}
+    done = subprocess.run(
+        [str(KEEL), "--url", running.url, "whoami", "--json"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"admin"' in done.stdout

@@ -17,6 +17,7 @@ Precedence: explicit argument > environment variable > default.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,51 @@ def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes
     if value <= 0:
         raise InvalidInput(f"{name} must be > 0. Got {value} instead.")
     return value
+
+
+# Where `keel up` notes, per local port, which data directory it serves (see local_server_data_dir).
+LOCAL_SERVERS_FILE = "local-servers.json"
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    """This user's Keel state: ``$XDG_STATE_HOME/keel``, default ``~/.local/state/keel``."""
+    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base).expanduser() / "keel"
+
+
+def remember_local_server(env: Mapping[str, str], port: int, data_dir: Path) -> None:
+    """Note that the Keel on this machine's ``port`` keeps its state in ``data_dir``.
+
+    The CLI and SDK read it back (`local_server_data_dir`) to find the admin token when they run
+    from another directory than ``keel up`` did, or with another ``--data-dir``. The note holds a
+    path only, never a token; failing to write it only costs that convenience.
+    """
+    path = state_dir(env) / LOCAL_SERVERS_FILE
+    try:
+        known = _local_servers(path)
+        known[str(port)] = str(data_dir.resolve())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(known, indent=1, sort_keys=True), encoding="utf-8")
+        partial.replace(path)
+    except OSError:
+        return
+
+
+def local_server_data_dir(env: Mapping[str, str], port: int) -> Path | None:
+    """The data directory that ``keel up`` on this machine's ``port`` last said it serves."""
+    found = _local_servers(state_dir(env) / LOCAL_SERVERS_FILE).get(str(port))
+    return Path(found) if found else None
+
+
+def _local_servers(path: Path) -> dict[str, str]:
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {str(k): v for k, v in loaded.items() if isinstance(v, str)}
 
 
 def data_dir_from(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:

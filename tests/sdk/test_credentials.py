@@ -136,3 +136,30 @@ def test_the_token_stays_out_of_reprs_and_errors(
             client.whoami()
     assert "keel_wrong" not in str(refused.value)
     assert "keel_wrong" not in repr(refused.value.details)
+
+
+def test_keel_up_s_note_finds_the_token_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`keel up --data-dir D --port P` notes D for P; a CLI run elsewhere, without KEEL_HOME,
+    finds D's token for that port and only that port."""
+    from keel.config import remember_local_server
+
+    served = tmp_path / "srv"
+    served.mkdir()
+    (served / ADMIN_TOKEN_FILE).write_text("keel_from-srv\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("KEEL_HOME", raising=False)
+    monkeypatch.delenv("KEEL_TOKEN", raising=False)
+    assert discover_token("http://127.0.0.1:9000") is None
+    import os
+
+    remember_local_server(os.environ, 9000, served)
+    assert discover_token("http://127.0.0.1:9000") == "keel_from-srv"
+    assert discover_token("http://localhost:9000/") == "keel_from-srv"
+    assert discover_token("http://127.0.0.1:9001") is None  # another port: ./.keel, empty here
+    assert discover_token("https://keel.example.org:9000") is None  # never another host
+    monkeypatch.setenv("KEEL_HOME", str(elsewhere))
+    assert discover_token("http://127.0.0.1:9000") is None  # an explicit KEEL_HOME wins

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from keel.config import ADMIN_TOKEN_FILE, Settings
+from keel.config import ADMIN_TOKEN_FILE, Settings, remember_local_server
 
 if TYPE_CHECKING:
     from keel.services.backend import Backend
@@ -57,6 +57,7 @@ def up(
             "Until then /readyz answers 503.[/yellow]"
         )
     _bootstrap_admin(backend, settings.data_dir)
+    remember_local_server(os.environ, port, settings.data_dir)
     worker = Worker(jobs=scheduled_jobs(backend))
     thread = threading.Thread(
         target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True

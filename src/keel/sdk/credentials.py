@@ -2,8 +2,10 @@
 
 In order: the ``token`` argument; ``$KEEL_TOKEN``; and, only for a server on this machine (a
 loopback address or ``localhost``), the first admin's token that ``keel up`` wrote to
-``<data dir>/admin-token``, the data directory being ``$KEEL_HOME`` or ``./.keel``. The file is
-never read for any other host: its token must not travel over the network to another machine.
+``<data dir>/admin-token``. The data directory is ``$KEEL_HOME`` when set; else the one that
+``keel up`` on that port said it serves (noted in ``~/.local/state/keel/local-servers.json``,
+so the CLI works from any directory and with ``keel up --data-dir``); else ``./.keel``. The file
+is never read for any other host: its token must not travel over the network to another machine.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from keel.config import ADMIN_TOKEN_FILE, data_dir_from
+from keel.config import ADMIN_TOKEN_FILE, data_dir_from, local_server_data_dir
 
 # Settings.load's default; tests/sdk/test_credentials.py checks the two agree.
 
@@ -75,4 +77,19 @@ def discover_token(
         return from_env
     if not is_loopback(url):
         return None
+    if not env.get("KEEL_HOME"):
+        served = local_server_data_dir(env, _port(url))
+        if served is not None:
+            found = _read_token(served / ADMIN_TOKEN_FILE)
+            if found:
+                return found
     return _read_token(admin_token_path(env))
+
+
+def _port(url: str) -> int:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return port or (443 if parts.scheme == "https" else 80)
