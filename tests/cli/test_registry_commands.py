@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from keel.cli import registry
 from keel.cli.main import app
 from keel.sdk import Client
+from keel.services.backend import Backend
 
 Keel = Callable[..., Result]
 
@@ -90,11 +91,13 @@ def test_register_show_and_download_a_model_file(
     metadata.write_text(
         json.dumps({"description": "from file", "card": {"intended_use": "Retention offers"}})
     )
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("scikit-learn==1.5.2\nnumpy==2.1.0\n")
     registered = json.loads(
         ok(
             keel_cli(
                 "versions", "register", churn, str(model_file),
-                "--metadata", str(metadata),
+                "--metadata", str(metadata), "--environment", str(requirements),
                 "--metric", "auc=0.97", "--param", "C=1.0", "--param", "solver=lbfgs",
             )
         ).stdout
@@ -105,7 +108,8 @@ def test_register_show_and_download_a_model_file(
     assert registered["params"] == {"C": 1.0, "solver": "lbfgs"}
     assert registered["description"] == "from file"
     assert registered["card"]["intended_use"] == "Retention offers"
-    assert "scikit-learn" in registered["environment"]["packages"]
+    # The model's environment, from its requirements file; never the CLI's own packages.
+    assert registered["environment"]["packages"] == {"scikit-learn": "==1.5.2", "numpy": "==2.1.0"}
 
     shown = json.loads(ok(keel_cli("versions", "show", churn, "1")).stdout)
     assert shown["artifact"]["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
@@ -210,3 +214,46 @@ def test_url_and_token_come_from_options_or_the_environment(
         )
     )
     assert seen == [("http://keel.internal", admin_token), ("http://from-env", admin_token)]
+
+
+def test_register_takes_the_signature_and_reference_from_training_data(
+    keel_cli: Keel, keel_backend: Backend, churn: str, model_file: Path, tmp_path: Path
+) -> None:
+    """Without a signature a version can never pass its gates; without --environment the CLI
+    records none (its own interpreter is Keel's, not the model's)."""
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    train = tmp_path / "train.csv"
+    features.iloc[:, :3].assign(gender=["f", "m"] * 284 + ["f"], target=target).to_csv(
+        train, index=False
+    )
+    registered = json.loads(
+        ok(
+            keel_cli(
+                "versions", "register", churn, str(model_file), "--training-data", str(train),
+                "--target", "target", "--protected", "gender",
+            )
+        ).stdout
+    )  # fmt: skip
+    columns = {c["name"]: c for c in registered["signature"]["columns"]}
+    assert list(columns) == [*features.columns[:3], "gender", "target"]
+    assert columns["target"]["role"] == "target"
+    assert columns["gender"]["role"] == "protected_attribute"
+    assert registered["lineage"]["training_data"]["rows"] == 569
+    assert registered["environment"]["packages"] == {}
+    reference = keel_backend.telemetry.reference_profile(churn, 1)
+    assert reference is not None and reference.rows == 569
+
+
+def test_register_refuses_target_without_training_data_and_a_bad_requirements_file(
+    keel_cli: Keel, churn: str, model_file: Path, tmp_path: Path
+) -> None:
+    alone = keel_cli("versions", "register", churn, str(model_file), "--target", "y")
+    assert alone.exit_code == 1
+    assert "--training-data" in alone.output and "Traceback" not in alone.output
+    bad = tmp_path / "requirements.txt"
+    bad.write_text("scikit-learn==1.5.2\nthis is not a requirement\n")
+    refused = keel_cli("versions", "register", churn, str(model_file), "--environment", str(bad))
+    assert refused.exit_code == 1
+    assert "line 2" in refused.output and "Traceback" not in refused.output
+    listed = json.loads(ok(keel_cli("versions", "list", churn)).stdout)
+    assert listed == []  # nothing was registered

@@ -99,3 +99,62 @@ def test_a_missing_or_broken_file_is_one_error_line(keel_cli: Keel, tmp_path: Pa
     assert result.exit_code == 1
     assert "Cannot read 'cut.parquet' as parquet" in result.output
     assert "Traceback" not in result.output
+
+
+def test_labels_file_joins_its_predictions_and_a_rerun_stores_nothing_twice(
+    keel_cli: Keel, keel_backend: Backend, tmp_path: Path
+) -> None:
+    assert keel_cli("teams", "create", "risk").exit_code == 0
+    assert keel_cli("models", "create", "churn", "--team", "risk", "--owner", "ana").exit_code == 0
+    (tmp_path / "m.bin").write_bytes(b"weights")
+    signature = {"signature": {"columns": [{"name": "x", "dtype": "float"}]}}
+    (tmp_path / "meta.json").write_text(json.dumps(signature))
+    registered = keel_cli(
+        "versions",
+        "register",
+        "churn",
+        str(tmp_path / "m.bin"),
+        "--metadata",
+        str(tmp_path / "meta.json"),
+    )
+    assert registered.exit_code == 0, registered.output
+    ids = [f"p{i}" for i in range(300)]
+    predictions = pa.table(
+        {"prediction_id": ids, "x": np.linspace(0, 1, 300), "prediction": np.ones(300)}
+    )
+    pq.write_table(predictions, tmp_path / "preds.parquet")
+    imported = keel_cli(
+        "telemetry", "import", str(tmp_path / "preds.parquet"), "-m", "churn", "-v", "1"
+    )
+    assert imported.exit_code == 0, imported.output
+    # Labels for two thirds of them, as a CSV, in batches of 100.
+    labelled = ids[:200]
+    (tmp_path / "labels.csv").write_text(
+        "prediction_id,label\n" + "".join(f"{i},{n % 2}\n" for n, i in enumerate(labelled))
+    )
+    args = (
+        "telemetry",
+        "labels",
+        str(tmp_path / "labels.csv"),
+        "--model",
+        "churn",
+        "--batch-rows",
+        "100",
+    )
+    first = keel_cli(*args)
+    assert first.exit_code == 0, first.output
+    assert "Imported 200 labels into churn" in first.output
+    assert keel_cli(*args).exit_code == 0  # the same batches again: stored once
+
+    now = datetime.now(UTC)
+    joined = keel_backend.telemetry.labelled_predictions(
+        "churn", 1, now - timedelta(hours=1), now + timedelta(hours=1)
+    )
+    assert joined.num_rows == 200
+    assert sorted(joined.column("prediction_id").to_pylist()) == sorted(labelled)
+
+    pq.write_table(pa.table({"label": [1]}), tmp_path / "bad.parquet")
+    refused = keel_cli("telemetry", "labels", str(tmp_path / "bad.parquet"), "-m", "churn")
+    assert refused.exit_code == 1
+    assert "prediction_id" in refused.output
+    assert "Traceback" not in refused.output

@@ -242,28 +242,75 @@ def versions_register(
     ] = None,
     param: Annotated[list[str] | None, typer.Option(help="KEY=VALUE; repeat for several.")] = None,
     description: Annotated[str | None, typer.Option(help="What changed in this version.")] = None,
+    training_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--training-data",
+            help="Parquet, Arrow or CSV file the model was trained on: gives the signature, "
+            "the data fingerprint and the drift reference.",
+            dir_okay=False,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="The target column of --training-data.")
+    ] = None,
+    protected: Annotated[
+        list[str] | None,
+        typer.Option(help="A protected attribute column of --training-data; repeat for several."),
+    ] = None,
+    environment: Annotated[
+        Path | None,
+        typer.Option(
+            "--environment",
+            help="requirements.txt of the model's environment (pip freeze), for the "
+            "security gate's pinned-environment check.",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Upload a model file as the model's next version.
 
-    Records the git checkout here and this Python environment, unless --metadata says otherwise.
+    Records the git checkout here. The signature and the drift reference come from
+    --training-data, the environment from --environment (this CLI's own packages are never
+    recorded as the model's); --metadata may give both instead.
     """
+    from keel.cli.version_inputs import read_requirements, read_training_data
+
     metrics = _metric_values(metric)
     params = {key: _param_value(raw) for key, raw in _pairs(param, "--param").items()}
     console = Console()
     with connected(ctx) as keel:
+        if training_data is None and (target is not None or protected):
+            raise InvalidInput(
+                "--target and --protected name columns of --training-data; give that file too.",
+                {"field": "--training-data"},
+            )
         base = _metadata_file(metadata)
         fields = base.model_dump()
         fields["metrics"] = {**base.metrics, **finite_metrics(metrics)}
         fields["params"] = {**base.params, **plain_params(params)}
         if description is not None:
             fields["description"] = description
-        prepared = with_provenance(validated(VersionIn, fields, "version metadata"))
+        frame = None if training_data is None else read_training_data(training_data)
+        if frame is not None:
+            from keel.sdk.dataset import fingerprint, infer_signature
+
+            if not base.signature.columns:
+                fields["signature"] = infer_signature(frame, target, protected or [])
+            fields["lineage"]["training_data"] = fingerprint(frame)
+        if environment is not None:
+            fields["environment"] = read_requirements(environment)
+        prepared = with_provenance(
+            validated(VersionIn, fields, "version metadata"), capture_environment=False
+        )
         if console.is_terminal:
             with _upload_bar(console, path) as advance:
                 registered = keel.upload_version(model, path, prepared, progress=advance)
         else:
             registered = keel.upload_version(model, path, prepared)
+        if frame is not None:
+            keel.set_reference(model, registered.version, frame, source="training data")
     output.show(as_json, registered, lambda: output.version_details(registered))
 
 

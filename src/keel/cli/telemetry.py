@@ -1,4 +1,5 @@
-"""`keel telemetry import|reference|retention`: bulk predictions and reference data from files."""
+"""`keel telemetry import|labels|reference|retention`: bulk predictions, labels and reference data
+from files."""
 
 from __future__ import annotations
 
@@ -115,6 +116,50 @@ def import_predictions(
         typer.echo(f'{{"rows": {sent}, "model": "{model}", "version": {version}}}')
     else:
         Console().print(f"Imported {sent:,} predictions into {model} v{version}.")
+
+
+@telemetry_app.command("labels")
+def import_labels(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Parquet, Arrow IPC or CSV file of labels.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name.")],
+    batch_rows: Annotated[int, typer.Option(help="Rows per upload.")] = DEFAULT_BATCH_ROWS,
+    as_json: JsonFlag = False,
+) -> None:
+    """Upload a file of ground truth for earlier predictions, in batches, with a progress bar.
+
+    Columns: prediction_id (the id each prediction was logged with), label, and optionally ts.
+    Labels join their predictions by id, whichever version made them. Each batch gets its own
+    id, so re-running after an interruption stores nothing twice.
+    """
+    import pyarrow as pa
+
+    total, batches = _batches(file, batch_rows)
+    stat = file.stat()
+    identity = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{model}:labels:{batch_rows}"
+    stem = "labels-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+    sent = 0
+    with (
+        connected(ctx) as client,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=as_json,
+        ) as progress,
+    ):
+        task = progress.add_task(f"{file.name} -> {model} labels", total=total)
+        for index, batch in enumerate(batches):
+            table = pa.Table.from_batches([batch])
+            receipt = client.upload_labels(model, table, batch_id=f"{stem}-{index:06d}")
+            sent += receipt.rows
+            progress.update(task, advance=table.num_rows)
+    if as_json:
+        typer.echo(f'{{"rows": {sent}, "model": "{model}"}}')
+    else:
+        Console().print(f"Imported {sent:,} labels into {model}.")
 
 
 @telemetry_app.command("reference")

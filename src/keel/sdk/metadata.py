@@ -88,17 +88,22 @@ def _git_fields(cwd: Path | None) -> dict[str, Any]:
 
 
 def with_provenance(
-    metadata: VersionIn, *, capture_git: bool = True, cwd: Path | None = None
+    metadata: VersionIn,
+    *,
+    capture_git: bool = True,
+    cwd: Path | None = None,
+    capture_environment: bool = True,
 ) -> VersionIn:
     """``metadata`` with the git checkout and this Python environment filled in where it has none.
 
-    For metadata prepared elsewhere (the CLI's ``--metadata`` file): what it says is kept.
+    For metadata prepared elsewhere (the CLI's ``--metadata`` file): what it says is kept. The
+    CLI passes ``capture_environment=False``: its interpreter is Keel's, not the model's.
     """
     updates: dict[str, Any] = {}
     recorded = metadata.lineage
     git_known = (recorded.git_commit, recorded.git_repo_url, recorded.git_dirty) != (None,) * 3
     if capture_git and not git_known:
         updates["lineage"] = {**recorded.model_dump(), **_git_fields(cwd)}
-    if metadata.environment == EnvironmentSpec():
+    if capture_environment and metadata.environment == EnvironmentSpec():
         updates["environment"] = lineage.capture_environment()
     return validated(VersionIn, {**metadata.model_dump(), **updates}, "version metadata")

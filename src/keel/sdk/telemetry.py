@@ -576,6 +576,21 @@ class TelemetryCalls:
         )
         return self._parse(IngestReceiptOut, response.json())
 
+    def upload_labels(
+        self: _Http, model: str, data: Any, *, batch_id: str | None = None
+    ) -> IngestReceiptOut:
+        """Send a table of labels now, in one request: columns ``prediction_id``, ``label`` and
+        optionally ``ts`` (the CLI's ``keel telemetry labels`` uses this)."""
+        params = {"batch_id": batch_id} if batch_id else {}
+        response = self._send(
+            "POST",
+            f"{_model_path(model)}/labels/upload",
+            content=ipc_bytes(arrow_table(data)),
+            headers={"Content-Type": ARROW_STREAM},
+            params=params,
+        )
+        return self._parse(IngestReceiptOut, response.json())
+
     def set_reference(
         self: _Http,
         model: str,
