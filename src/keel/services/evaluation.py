@@ -1,23 +1,19 @@
 """Evaluation: the data a version is judged on, its security scan, and Keel's own metrics.
 
 Reported metrics are stored but not trusted: `Evaluation.evaluate` runs the version's artifact on
-the evaluation dataset attached to a version, in a child process (`evaluation_runner`) with a
-memory cap (RLIMIT_AS, set by the child before it imports anything heavy) and a wall-clock limit
-(the parent kills the child's whole process group). The parent never unpickles anything, and it
-hands over only artifacts whose scan at upload found them safe.
+the evaluation dataset attached to a version, in a child process (`evaluation_runner`) inside the
+model sandbox (`keel.services.sandbox`: no data directory, no network, no secrets) with a memory
+cap (RLIMIT_AS) and a wall-clock limit (the whole process tree is killed). The parent never
+unpickles anything, and it hands over only artifacts whose scan at upload found them safe. The
+report records the sandbox mechanism (``"bubblewrap"``, or ``"none"`` under ``KEEL_SANDBOX=none``).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,15 +27,23 @@ from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
 from keel.services.registry import Registry
+from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
-    {ArtifactFlavor.SKLEARN, ArtifactFlavor.JOBLIB, ArtifactFlavor.PICKLE}
+    {
+        ArtifactFlavor.SKLEARN,
+        ArtifactFlavor.JOBLIB,
+        ArtifactFlavor.PICKLE,
+        ArtifactFlavor.SKOPS,
+        ArtifactFlavor.ONNX,
+    }
 )
 # Roles whose columns evaluation data must carry: what the model reads, the label, and the
 # attributes fairness is judged on.
 REQUIRED_ROLES = (ColumnRole.FEATURE, ColumnRole.TARGET, ColumnRole.PROTECTED_ATTRIBUTE)
 _STDERR_TAIL = 2000
+_OUTPUT_LIMIT = 64 * 1024
 
 
 def _format_of(data: bytes, filename: str) -> str:
@@ -148,11 +152,10 @@ def _read_limited(stream: BinaryIO, limit: int) -> bytes:
 
 
 def _child_env() -> dict[str, str]:
-    """A small environment: no server secrets, one BLAS thread (less address space reserved)."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    """Added to the sandbox's own (PATH, HOME, TMPDIR, LANG): one BLAS thread (less address
+    space reserved), and joblib in serial mode (the sandbox has no writable /dev/shm)."""
+    env = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["JOBLIB_MULTIPROCESSING"] = "0"
     return env
 
 
@@ -219,8 +222,8 @@ class Evaluation:
         self._check_safe(found)
         if found.artifact.flavor not in EVALUABLE_FLAVORS:
             raise EvaluationFailed(
-                f"Keel evaluates scikit-learn, joblib and pickle artifacts; {model} v{version} "
-                f"is {found.artifact.flavor}.",
+                f"Keel evaluates skops, ONNX, scikit-learn, joblib and pickle artifacts; "
+                f"{model} v{version} is {found.artifact.flavor}.",
                 {"model": model, "version": version, "flavor": str(found.artifact.flavor)},
             )
         data_version = version if data_of_version is None else data_of_version
@@ -274,30 +277,33 @@ class Evaluation:
         self, workdir: Path, spec: EvaluationSpec, model: str, version: int
     ) -> dict[str, Any]:
         details: dict[str, Any] = {"model": model, "version": version}
-        with _child(workdir) as child:
-            try:
-                _, stderr = child.communicate(timeout=spec.time_limit_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(child)
-                raise EvaluationFailed(
-                    f"Evaluating {model} v{version} took longer than {spec.time_limit_s:g} s and "
-                    "was stopped. Raise the policy's time limit or use a smaller evaluation "
-                    "dataset.",
-                    {**details, "cause": "timeout", "limit_s": spec.time_limit_s},
-                ) from None
+        ran = run_sandboxed(
+            [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
+            workdir=workdir,
+            limits=SandboxLimits(wall_seconds=spec.time_limit_s, memory_mb=spec.memory_limit_mb),
+            env=_child_env(),
+            output_limit_bytes=_OUTPUT_LIMIT,
+        )
+        if ran.timed_out:
+            raise EvaluationFailed(
+                f"Evaluating {model} v{version} took longer than {spec.time_limit_s:g} s and "
+                "was stopped. Raise the policy's time limit or use a smaller evaluation "
+                "dataset.",
+                {**details, "cause": "timeout", "limit_s": spec.time_limit_s},
+            )
         result_path = workdir / "result.json"
         if not result_path.exists():
-            if child.returncode == EXIT_OUT_OF_MEMORY:
+            if ran.returncode == EXIT_OUT_OF_MEMORY:
                 raise self._memory_error(spec, details)
-            tail = stderr.decode(errors="replace")[-_STDERR_TAIL:]
+            tail = ran.output.decode(errors="replace")[-_STDERR_TAIL:]
             raise EvaluationFailed(
                 f"The evaluation process for {model} v{version} died (exit code "
-                f"{child.returncode}) without a result. {tail}".strip(),
-                {**details, "cause": "crash", "exit_code": child.returncode},
+                f"{ran.returncode}) without a result. {tail}".strip(),
+                {**details, "cause": "crash", "exit_code": ran.returncode},
             )
         result = json.loads(result_path.read_text())
         if result["ok"]:
-            return dict(result["report"])
+            return {**result["report"], "sandbox": mechanism()}
         if result["kind"] == "memory":
             raise self._memory_error(spec, details)
         raise EvaluationFailed(
@@ -313,28 +319,3 @@ class Evaluation:
             "limit or use a smaller evaluation dataset.",
             {**details, "cause": "memory", "limit_mb": spec.memory_limit_mb},
         )
-
-
-@contextmanager
-def _child(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The evaluation child in its own session (so a timeout kills everything it started)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
-        cwd=workdir,
-        env=_child_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        yield child
-    finally:
-        if child.poll() is None:
-            _kill_group(child)
-
-
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)
-    child.communicate()

@@ -4,10 +4,12 @@ Run as ``python -m keel.services.evaluation_runner WORKDIR``. ``WORKDIR/request.
 files, their SHA-256s, the flavor, the spec and the signature's feature columns; the child writes
 ``WORKDIR/result.json`` (``{"ok": true, "report": ...}`` or ``{"ok": false, "kind", "message"}``).
 
-It caps its own address space first (RLIMIT_AS), before importing NumPy or scikit-learn, so the
-limit covers everything it does. The parent (`keel.services.evaluation`) adds the wall-clock
-limit, only hands over artifacts whose scan passed, and the child checks the hashes once more
-before it unpickles anything.
+It runs inside the model sandbox (`keel.services.sandbox`), which caps its address space and wall
+clock; it caps its address space once more (RLIMIT_AS) before importing NumPy or scikit-learn. The
+parent (`keel.services.evaluation`) only hands over artifacts whose scan passed, and the child
+checks the hashes once more before it loads anything. skops files load with Keel's trusted types
+only and ONNX graphs through onnxruntime (`keel.services.model_formats`): neither runs code from
+the file; pickle flavors do, which is why all of this runs sandboxed.
 """
 
 from __future__ import annotations
@@ -55,7 +57,23 @@ def _verify(path: Path, expected: str, what: str) -> None:
         )
 
 
-def _load_model(path: Path, flavor: str) -> Any:
+def _load_model(path: Path, flavor: str, features: list[str]) -> Any:
+    if flavor == "skops":
+        from keel.services.model_formats import UntrustedTypes, load_skops
+
+        try:
+            return load_skops(path)
+        except UntrustedTypes as exc:
+            raise ChildError("untrusted_types", str(exc)) from None
+    if flavor == "onnx":
+        from keel.services.model_formats import OnnxModel
+
+        try:
+            return OnnxModel(path, features)
+        except Exception as exc:  # onnxruntime raises its own kinds for a graph it cannot run
+            raise ChildError(
+                "model_error", f"onnxruntime could not load the ONNX graph: {exc}"
+            ) from None
     if flavor in ("sklearn", "joblib"):
         import joblib
 
@@ -210,7 +228,7 @@ def evaluate(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
     model_path, data_path = workdir / "model.bin", workdir / "data.bin"
     _verify(model_path, request["model_sha256"], "model artifact")
     _verify(data_path, request["data_sha256"], "evaluation dataset")
-    model = _load_model(model_path, request["flavor"])
+    model = _load_model(model_path, request["flavor"], request["features"])
     data = _read_data(data_path, request["data_format"])
     target = spec["target"]
     needed = [target, *spec["protected"], *spec["segments"]]
@@ -221,13 +239,15 @@ def evaluate(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
             f"The evaluation data lacks column(s) {', '.join(map(repr, missing))} named by the "
             "evaluation (target, protected attributes, segments). Attach data that has them.",
         )
+    from keel.services.model_formats import has_predict_proba
+
     x = _inputs(model, data, request["features"])
     y = data[target]
     try:
         pred = model.predict(x)
         proba = (
             model.predict_proba(x)
-            if spec["task"] == "classification" and hasattr(model, "predict_proba")
+            if spec["task"] == "classification" and has_predict_proba(model)
             else None
         )
     except MemoryError:
