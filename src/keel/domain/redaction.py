@@ -31,7 +31,7 @@ _TOKEN = re.compile(re.escape(PREFIX) + r"[A-Za-z0-9_\-]{16,}")
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)")
 _ASSIGNMENT = re.compile(
     r"(?P<head>\b[A-Za-z0-9_.\-]*(?:TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH)"
-    r"[A-Za-z0-9_.\-]*[\"']?\s*[=:]\s*)[\"']?[^\s\"',;]+",
+    r"[A-Za-z0-9_.\-]*[\"']?\s*[=:]\s*[\"']?)[^\s\"',;]+",
     re.IGNORECASE,
 )
 

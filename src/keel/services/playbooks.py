@@ -218,9 +218,12 @@ class Playbooks:
                 return f"would fail: {incident.model} has no retraining job"
             if job.kind == "webhook":
                 return f"would emit retrain.requested for the last {job.window_days} days"
+            if job.kind != "command":
+                return "would fail: its command job must be defined again by an admin"
             return (
-                f"would run {' '.join(job.command)} on the last {job.window_days} days "
-                f"(timeout {job.timeout_s}s), then run the gates on the version it registers"
+                f"would run {' '.join(job.command)} in the sandbox on the last "
+                f"{job.window_days} days (timeout {job.timeout_s}s), then run the gates on the "
+                "version it registers"
             )
         if incident.status == IncidentStatus.TRIGGERED:
             return "would stop until a person acknowledges the incident"
