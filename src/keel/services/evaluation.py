@@ -21,11 +21,13 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from keel.domain.evaluation import EvaluationDataset, EvaluationReport, EvaluationSpec, ScanReport
+from keel.domain.model_formats import untrusted_message
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
-from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
+from keel.errors import EvaluationFailed, InvalidInput, KeelError, MalformedUpload, UnsafeArtifact
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
 from keel.store.sql.evaluation import SqlEvaluationStore
@@ -249,6 +251,28 @@ class Evaluation:
             (workdir / "request.json").write_text(json.dumps(request))
             result = self._run_child(workdir, spec, model, version)
         return EvaluationReport.from_dict(result)
+
+    def loading_problem(self, found: ModelVersion) -> str | None:
+        """Why the version's skops file would not load without running code (types Keel does
+        not trust, or not a skops file at all); None when it would, or for other flavors.
+
+        Reads only the archive's schema: nothing in the file is constructed.
+        """
+        if found.artifact.flavor != ArtifactFlavor.SKOPS:
+            return None
+        with tempfile.TemporaryDirectory(prefix="keel-skops-") as tmp:
+            path = Path(tmp) / "model.skops"
+            try:
+                self._copy(found.artifact.sha256, path)
+                untrusted = untrusted_skops_types(path=path)
+            except KeelError as exc:
+                return exc.message
+            except Exception as exc:  # zipfile, json and skops raise many kinds: unreadable
+                return (
+                    f"the artifact is named .skops but is not a readable skops file ({exc}); "
+                    "save the model with skops.io.dump and register a new version"
+                )
+        return untrusted_message(untrusted) if untrusted else None
 
     def _check_safe(self, found: ModelVersion) -> None:
         report = self.store.get_scan(found.artifact.sha256)

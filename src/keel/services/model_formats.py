@@ -1,11 +1,4 @@
-"""Model formats: which load without running code, and how Keel loads the two that do.
-
-| flavor                     | loading it                                               |
-|----------------------------|----------------------------------------------------------|
-| ``skops``                  | loads without running code (types checked against Keel's list) |
-| ``onnx``                   | loads without running code (onnxruntime reads a graph)   |
-| ``sklearn``/``joblib``/``pickle`` | runs code when loaded: only in the sandbox        |
-| ``other`` (torch zip, ...) | not scanned: Keel cannot tell what loading it does       |
+"""Loading the formats that load without running code (see `keel.domain.model_formats`).
 
 **skops.** ``skops.io.load`` rebuilds an object only from types it trusts, and it never calls
 ``__reduce__``. Keel passes an explicit ``trusted=`` list: skops' own defaults (scikit-learn
@@ -27,43 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from keel.domain.registry import ArtifactFlavor
-
-# Loading these cannot run code from the file; the others can, so they load only in the sandbox.
-CODE_FREE_FLAVORS = frozenset({ArtifactFlavor.SKOPS, ArtifactFlavor.ONNX})
-PICKLE_FLAVORS = frozenset({ArtifactFlavor.SKLEARN, ArtifactFlavor.JOBLIB, ArtifactFlavor.PICKLE})
-
-# Beyond skops' defaults: what common scikit-learn models hold (decision trees and their
-# ensembles, histogram gradient boosting incl. categorical features, k-nearest neighbours, MLPs,
-# pipelines with an explicit dtype). Each is a class rebuilt from its state, or a function that
-# only validates arrays.
-TRUSTED_SKOPS_TYPES: tuple[str, ...] = (
-    "numpy.dtype",
-    "sklearn.tree._tree.Tree",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
-    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
-    "sklearn._loss.link.IdentityLink",
-    "sklearn._loss.link.LogitLink",
-    "sklearn._loss.link.MultinomialLogit",
-    "functools.partial",
-    "sklearn.utils.validation.check_array",
-)
-
-
-def loading_note(flavor: ArtifactFlavor) -> str:
-    """What loading an artifact of this flavor does, in the words the security gate reports."""
-    if flavor in CODE_FREE_FLAVORS:
-        return "loads without running code"
-    if flavor in PICKLE_FLAVORS:
-        return "runs code when loaded: only in the sandbox"
-    return "not scanned: Keel cannot tell what loading it does"
+from keel.domain.model_formats import TRUSTED_SKOPS_TYPES, keel_untrusted, untrusted_message
 
 
 def untrusted_skops_types(data: bytes | None = None, *, path: Path | None = None) -> list[str]:
@@ -75,22 +32,13 @@ def untrusted_skops_types(data: bytes | None = None, *, path: Path | None = None
     import skops.io  # type: ignore[import-untyped,unused-ignore]
 
     found = skops.io.get_untrusted_types(data=data) if path is None else _from_path(path)
-    return sorted(set(found) - set(TRUSTED_SKOPS_TYPES))
+    return keel_untrusted(found)
 
 
 def _from_path(path: Path) -> list[str]:
     import skops.io  # type: ignore[import-untyped,unused-ignore]
 
     return list(skops.io.get_untrusted_types(file=path))
-
-
-def untrusted_message(types: Sequence[str]) -> str:
-    shown = ", ".join(types[:5]) + (f" and {len(types) - 5} more" if len(types) > 5 else "")
-    return (
-        f"The skops file names types Keel does not trust ({shown}); it was not loaded. Keel "
-        "trusts skops' defaults and common scikit-learn internals only. Save the model as "
-        "ONNX, or as a pickle/joblib file (which runs only in Keel's sandbox)."
-    )
 
 
 class UntrustedTypes(Exception):
@@ -106,8 +54,8 @@ def load_skops(path: Path) -> Any:
     untrusted = untrusted_skops_types(path=path)
     if untrusted:
         raise UntrustedTypes(untrusted)
-    allowed = sorted(set(skops.io.get_untrusted_types(file=path)))
-    return skops.io.load(path, trusted=allowed or None)
+    # Keel's explicit list, never what the file asks for: skops refuses anything else itself.
+    return skops.io.load(path, trusted=list(TRUSTED_SKOPS_TYPES))
 
 
 class OnnxModel:
