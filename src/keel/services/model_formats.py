@@ -35,9 +35,20 @@ def untrusted_skops_types(data: bytes | None = None, *, path: Path | None = None
     return keel_untrusted(found)
 
 
+# The server reads a skops file's schema itself (to judge it before anything loads it): a schema
+# larger than this is refused rather than decompressed (a zip bomb would exhaust its memory).
+MAX_SCHEMA_BYTES = 64 << 20
+
+
 def _from_path(path: Path) -> list[str]:
+    import zipfile
+
     import skops.io  # type: ignore[import-untyped,unused-ignore]
 
+    with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo("schema.json").file_size  # zipfile never reads past it
+    if size > MAX_SCHEMA_BYTES:
+        raise ValueError(f"its schema.json is {size} bytes; Keel reads at most {MAX_SCHEMA_BYTES}")
     return list(skops.io.get_untrusted_types(file=path))
 
 
