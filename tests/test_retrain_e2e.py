@@ -168,6 +168,9 @@ def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
     shown = backend.incidents.get(incident.id)
     (entry,) = [e for e in shown.timeline if e.kind == "action"]
     assert (entry.details["action"], entry.details["outcome"]) == ("retrain", "done")
+    assert entry.message == (
+        f"playbook credit-retrain: retrain run {run.id} succeeded: registered version 3"
+    )
     assert entry.details["registered_version"] == 3
     (started,) = backend.audit.events(ROOT, action="retrain.start")
     (finished,) = backend.audit.events(ROOT, action="retrain.finish")

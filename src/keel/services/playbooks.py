@@ -350,14 +350,10 @@ class Playbooks:
                 run = self.retraining.trigger(
                     ACTOR, incident.model, trigger="playbook", incident_id=incident.id
                 )
-                registered = (
-                    f", registered version {run.registered_version}"
-                    if run.registered_version is not None
-                    else ""
-                )
+                # The reason is Keel's own words (redacted); the job's output stays with the team.
                 return (
                     "done" if run.status in ("succeeded", "sent") else "failed",
-                    f"retrain run {run.id} {run.status}{registered}",
+                    f"retrain run {run.id} {run.status}: {run.reason}",
                     {"run_id": run.id, "registered_version": run.registered_version},
                 )
             return "done", f"the incident is {incident.status}: continuing", {}
