@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,7 +88,7 @@ def test_code_inside_the_data_directory_is_refused(backend: Backend) -> None:
 
 
 def test_a_command_job_from_before_does_not_run_until_an_admin_defines_it(
-    backend: Backend, tmp_path: Path
+    backend: Backend,
 ) -> None:
     # What migration 0012 makes of a command job a contributor had defined.
     backend.retraining.store.put_job(
@@ -99,7 +98,7 @@ def test_a_command_job_from_before_does_not_run_until_an_admin_defines_it(
             command=("sh", "-c", "env"),
             timeout_s=60,
             window_days=7,
-            schedule_every_s=None,
+            schedule_every_s=3600,
             updated_by="dana",
             updated_at=datetime.now(UTC),
         )
@@ -107,4 +106,5 @@ def test_a_command_job_from_before_does_not_run_until_an_admin_defines_it(
     with pytest.raises(Conflict, match="An admin must set it again") as refused:
         backend.retraining.trigger(DANA, "credit")
     assert refused.value.details["kind"] == "unreviewed"
+    assert backend.retraining.run_due(ROOT) == []  # the schedule skips it too
     assert backend.retraining.runs(DANA, "credit") == []

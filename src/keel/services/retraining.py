@@ -37,6 +37,7 @@ Runs are synchronous: `trigger` returns when the job finished or timed out.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import string
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,7 @@ PLACEHOLDERS = frozenset(
     {"model", "data", "output_dir", "window_start", "window_end", "incident", "run"}
 )
 TRIGGERS = frozenset({"playbook", "schedule", "manual"})
+RUNNABLE = frozenset({"command", "webhook"})  # not "unreviewed" (see migration 0012)
 MAX_TIMEOUT_S = 24 * 3600
 MAX_WINDOW_DAYS = 366
 MAX_CODE_PATHS = 20
@@ -70,6 +72,7 @@ MEMORY_MB = (256, 256 * 1024)
 TAIL_CHARS = 4000
 METADATA_FILE = "metadata.json"
 WINDOW_FILE = "window.parquet"
+log = logging.getLogger("keel.retraining")
 
 
 class Emitter(Protocol):
@@ -323,7 +326,7 @@ class Retraining:
                 {"field": "trigger"},
             )
         job = self.job(owner.name)
-        if job.kind not in ("command", "webhook"):
+        if job.kind not in RUNNABLE:
             raise Conflict(
                 f"The command retraining job of {owner.name} was defined by {job.updated_by!r} "
                 "before only admins could define commands, so it does not run. An admin must "
@@ -517,11 +520,15 @@ class Retraining:
         self.governance.run_gates(by, model, version)
 
     def run_due(self, by: Principal, *, now: datetime | None = None) -> list[RetrainRun]:
-        """The schedule trigger: run every scheduled job whose interval has passed."""
+        """The schedule trigger: run every scheduled job whose interval has passed (a command
+        job awaiting an admin's review is skipped, so it never blocks the others)."""
         moment = now or datetime.now(UTC)
         ran: list[RetrainRun] = []
         for job in self.store.scheduled_jobs():
             assert job.schedule_every_s is not None
+            if job.kind not in RUNNABLE:
+                log.warning("retraining job of %s is %s: not run on schedule", job.model, job.kind)
+                continue
             last = self.store.last_retrain(job.model)
             if last is not None and moment - last.started_at < timedelta(
                 seconds=job.schedule_every_s
