@@ -4,6 +4,7 @@ run until an admin defines it again."""
 
 from __future__ import annotations
 
+import io
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from keel.domain.permissions import Grant, Principal, Role
-from keel.domain.registry import Model
+from keel.domain.registry import Model, VersionDraft
 from keel.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from keel.services.backend import Backend
 from keel.store.sql.playbooks import RetrainingJob
@@ -108,3 +109,20 @@ def test_a_command_job_from_before_does_not_run_until_an_admin_defines_it(
     assert refused.value.details["kind"] == "unreviewed"
     assert backend.retraining.run_due(ROOT) == []  # the schedule skips it too
     assert backend.retraining.runs(DANA, "credit") == []
+
+
+def test_a_webhook_job_set_by_a_writer_emits_retrain_requested(backend: Backend) -> None:
+    backend.registry.register_version(
+        ROOT, "credit", io.BytesIO(b"model bytes"), "m.bin", VersionDraft()
+    )
+    backend.notifications.subscribe(
+        ROOT, url="http://127.0.0.1:9/hook", events=["retrain.requested"]
+    )
+    backend.retraining.set_job(DANA, "credit", webhook=True, window_days=3)
+    run = backend.retraining.trigger(DANA, "credit", incident_id=None)
+    assert (run.status, run.reason, run.exit_code) == ("sent", "retrain.requested emitted", None)
+    (queued,) = backend.notifications.deliveries()
+    assert queued.event_type == "retrain.requested"
+    payload = queued.payload
+    assert (payload["model"], payload["run_id"], payload["rows"]) == ("credit", run.id, 0)
+    assert payload["window_start"] == run.window_start.isoformat()
