@@ -15,6 +15,7 @@ import pickle
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -303,16 +304,33 @@ def test_a_data_dir_under_a_bound_path_is_hidden(
     assert ran.returncode != 0
 
 
+def _running(marker: str) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def test_an_endless_loop_is_killed_with_its_whole_tree_at_the_wall_clock_limit(
     tmp_path: Path,
 ) -> None:
+    marker = f"{os.getpid() % 997 + 1000}.{int.from_bytes(os.urandom(3), 'big')}"
     ran = run_sandboxed(
-        ["/bin/sh", "-c", "sleep 1000 & while :; do :; done"],
+        ["/bin/sh", "-c", f"sleep {marker} & echo started; exec sh -c 'while :; do :; done'"],
         workdir=tmp_path,
         limits=SandboxLimits(wall_seconds=2, memory_mb=512),
     )
     assert ran.timed_out
     assert ran.returncode == -9
+    assert ran.output == b"started\n"  # the background sleep was running
+    deadline = time.monotonic() + 30
+    while _running(f"sleep\0{marker}") and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the kernel to finish tearing the namespace down
+    assert _running(f"sleep\0{marker}") == []
 
 
 def test_a_memory_hog_hits_the_address_space_limit(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ sandboxed process sees:
 - a fresh ``/proc`` of its own PID namespace (the server's command line and environment are not
   there), a minimal ``/dev``;
 - no network at all (a new network namespace: not even loopback to the Keel server);
-- an environment holding only ``PATH``, ``HOME``, ``TMPDIR``, ``LANG`` and what the caller passes;
+- an environment holding only ``PATH``, ``HOME``, ``TMPDIR``, ``LANG``, ``PYTHONPATH`` (Keel's
+  package) and what the caller passes;
 - uid/gid 65534 (nobody) in a user namespace, with no capabilities, no further user namespaces;
 - CPU, address-space, process-count and file-size limits, and a wall-clock limit after which the
   whole process tree is killed.
@@ -161,9 +162,13 @@ def _namespace_args() -> list[str]:
     ]
 
 
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parents[1]  # the keel package (editable or installed)
+
+
 def _python_paths() -> list[Path]:
     """What ``python -m keel...`` needs: the interpreter's prefix, the venv, Keel's package."""
-    package = Path(__file__).resolve().parents[1]  # the keel package (editable or installed)
+    package = _package_dir()
     paths = {Path(sys.base_prefix), Path(sys.prefix), package, Path(sys.executable).parent}
     return sorted({p.resolve() for p in paths if p.exists()})
 
@@ -233,6 +238,8 @@ def _environment(workdir: Path, extra: Mapping[str, str] | None) -> dict[str, st
         "HOME": str(workdir),
         "TMPDIR": str(workdir),
         "LANG": "C.UTF-8",
+        # Keel's package is bound at its own path; an editable install's .pth may not be read.
+        "PYTHONPATH": str(_package_dir().parent),
     }
     env.update(extra or {})
     return env
