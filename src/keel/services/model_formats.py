@@ -22,34 +22,34 @@ from typing import Any
 
 from keel.domain.model_formats import TRUSTED_SKOPS_TYPES, keel_untrusted, untrusted_message
 
-
-def untrusted_skops_types(data: bytes | None = None, *, path: Path | None = None) -> list[str]:
-    """Types a skops file names that Keel does not trust (empty: it loads without running code).
-
-    Reads the file's schema only; nothing in it is constructed. Raises ``ValueError`` (or a
-    zip/JSON error) when the bytes are not a skops file.
-    """
-    import skops.io  # type: ignore[import-untyped,unused-ignore]
-
-    found = skops.io.get_untrusted_types(data=data) if path is None else _from_path(path)
-    return keel_untrusted(found)
-
-
 # The server reads a skops file's schema itself (to judge it before anything loads it): a schema
 # larger than this is refused rather than decompressed (a zip bomb would exhaust its memory).
 MAX_SCHEMA_BYTES = 64 << 20
 
 
-def _from_path(path: Path) -> list[str]:
+def untrusted_skops_types(data: bytes | None = None, *, path: Path | None = None) -> list[str]:
+    """Types a skops file (``data`` or ``path``) names that Keel does not trust (empty: it
+    loads without running code).
+
+    Reads the file's schema only; nothing in it is constructed. Raises ``ValueError`` (or a
+    zip/JSON error) when the bytes are not a skops file or its schema is too large.
+    """
+    import io
     import zipfile
 
     import skops.io  # type: ignore[import-untyped,unused-ignore]
 
-    with zipfile.ZipFile(path) as archive:
+    source: Path | io.BytesIO = path if path is not None else io.BytesIO(data or b"")
+    with zipfile.ZipFile(source) as archive:
         size = archive.getinfo("schema.json").file_size  # zipfile never reads past it
     if size > MAX_SCHEMA_BYTES:
         raise ValueError(f"its schema.json is {size} bytes; Keel reads at most {MAX_SCHEMA_BYTES}")
-    return list(skops.io.get_untrusted_types(file=path))
+    found = (
+        skops.io.get_untrusted_types(data=data)
+        if path is None
+        else skops.io.get_untrusted_types(file=path)
+    )
+    return keel_untrusted(found)
 
 
 class UntrustedTypes(Exception):
