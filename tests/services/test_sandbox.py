@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.services.evaluation_fixtures import SIGNATURE, attach, dataset, open_backend, register
+from tests.services.evaluation_fixtures import (
+    SIGNATURE,
+    attach,
+    dataset,
+    fair_model,
+    joblib_bytes,
+    open_backend,
+    register,
+)
 
 from keel.config import ADMIN_TOKEN_FILE
 from keel.domain.evaluation import EvaluationSpec, ScanReport
@@ -247,6 +255,7 @@ print(json.dumps({
     "write_shared": try_write(SHARED + "/new"), "write_root": try_write("/pwned"),
     "write_tmp": try_write("/tmp/pwned"), "write_workdir": try_write("mine.txt"),
     "shadow": os.path.exists("/etc/shadow"), "tmp_path": os.path.exists(TMP),
+    "home_of_root": sorted(os.listdir("/root")) if os.path.isdir("/root") else [],
 }))
 """
     code = f"SHARED = {str(shared)!r}\nTMP = {str(tmp_path / 'other')!r}\n" + probe
@@ -275,6 +284,7 @@ print(json.dumps({
         "group",
     }
     assert not seen["shadow"]
+    assert set(seen["home_of_root"]) <= {".pyenv"}  # at most the interpreter's own directory
     assert max(seen["proc_pids"]) < 10  # its own PID namespace: none of the host's processes
     assert seen["shared"] == "a,b\n1,2\n"
     assert not seen["write_shared"] and not seen["write_root"] and not seen["write_tmp"]
@@ -384,12 +394,15 @@ def test_the_opt_out_runs_unsandboxed_and_says_so(
     assert "WITHOUT the model sandbox" in caplog.text
 
 
-def test_gate_evaluation_records_the_sandbox(backend: Backend) -> None:
-    from tests.services.evaluation_fixtures import fair_model, joblib_bytes
-
+@pytest.mark.parametrize("opt_out", [False, True], ids=["sandboxed", "opted-out"])
+def test_gate_evaluation_records_the_sandbox(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, opt_out: bool
+) -> None:
+    if opt_out:
+        monkeypatch.setenv("KEEL_SANDBOX", "none")
     version = register(backend, joblib_bytes(fair_model(dataset(seed=1))))
     attach(backend, version.version, dataset(seed=2))
     report = backend.evaluation.evaluate(
         "churn", version.version, EvaluationSpec.from_signature(SIGNATURE)
     )
-    assert report.sandbox == "bubblewrap"
+    assert report.sandbox == ("none" if opt_out else "bubblewrap")
