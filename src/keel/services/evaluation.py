@@ -10,8 +10,10 @@ report records the sandbox mechanism (``"bubblewrap"``, or ``"none"`` under ``KE
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -26,7 +28,9 @@ from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.errors import EvaluationFailed, InvalidInput, KeelError, MalformedUpload, UnsafeArtifact
+from keel.services.evaluation_predictions import read_predictions
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.evaluation_scoring import score
 from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
@@ -236,21 +240,36 @@ class Evaluation:
                 f"`keel eval-data attach {model} {data_version} FILE`.",
                 {"model": model, "version": data_version, "cause": "no_data"},
             )
-        with tempfile.TemporaryDirectory(prefix="keel-eval-") as tmp:
+        data = _parse(self._read(dataset.sha256), dataset.format)
+        needed = [spec.target, *spec.protected, *spec.segments]
+        missing = [c for c in needed if c not in data.columns]
+        if missing:
+            raise EvaluationFailed(
+                f"The evaluation data lacks column(s) {', '.join(map(repr, missing))} named by "
+                "the evaluation (target, protected attributes, segments). Attach data that has "
+                "them.",
+                {"model": model, "version": version, "cause": "missing_columns"},
+            )
+        with tempfile.TemporaryDirectory(prefix=f"keel-eval-{os.getpid()}-") as tmp:
             workdir = Path(tmp)
             self._copy(found.artifact.sha256, workdir / "model.bin")
-            self._copy(dataset.sha256, workdir / "data.bin")
+            # The model gets the features, never the target: it cannot score itself.
+            data.drop(columns=[spec.target]).to_parquet(workdir / "data.bin", index=False)
             request = {
                 "model_sha256": found.artifact.sha256,
-                "data_sha256": dataset.sha256,
-                "data_format": dataset.format,
+                "data_sha256": _sha256_file(workdir / "data.bin"),
+                "data_format": "parquet",
                 "flavor": str(found.artifact.flavor),
                 "features": [c.name for c in found.signature.features],
                 "spec": spec.to_dict(),
             }
             (workdir / "request.json").write_text(json.dumps(request))
-            result = self._run_child(workdir, spec, model, version)
-        return EvaluationReport.from_dict(result)
+            predicted = self._run_child(workdir, spec, model, version)
+            pred, proba, classes = read_predictions(
+                workdir, rows=len(data), claimed=predicted, model=model, version=version
+            )
+        report = score(spec, data, pred, proba, classes, float(predicted.get("duration_s", 0)))
+        return EvaluationReport.from_dict({**report, "sandbox": mechanism()})
 
     def loading_problem(self, found: ModelVersion) -> str | None:
         """Why the version's skops file would not load without running code (types Keel does
@@ -292,6 +311,9 @@ class Evaluation:
                 {**details, "findings": [f.message for f in report.findings]},
             )
 
+    def _read(self, sha256: str) -> bytes:
+        return b"".join(self.registry.artifacts.iter_verified(sha256))
+
     def _copy(self, sha256: str, target: Path) -> None:
         with target.open("wb") as out:
             for chunk in self.registry.artifacts.iter_verified(sha256):
@@ -325,14 +347,22 @@ class Evaluation:
                 f"{ran.returncode}) without a result. {tail}".strip(),
                 {**details, "cause": "crash", "exit_code": ran.returncode},
             )
-        result = json.loads(result_path.read_text())
-        if result["ok"]:
-            return {**result["report"], "sandbox": mechanism()}
-        if result["kind"] == "memory":
+        result = _child_result(result_path, details)
+        if result.get("ok") is True:
+            predicted = result.get("predicted")
+            if not isinstance(predicted, dict):
+                raise EvaluationFailed(
+                    f"The evaluation process for {model} v{version} said it succeeded but "
+                    "handed back no predictions; the model's code may have written that. "
+                    "Nothing was recorded.",
+                    {**details, "cause": "bad_result"},
+                )
+            return predicted
+        if result.get("kind") == "memory":
             raise self._memory_error(spec, details)
         raise EvaluationFailed(
-            f"Evaluating {model} v{version} failed: {result['message']}",
-            {**details, "cause": result["kind"]},
+            f"Evaluating {model} v{version} failed: {str(result.get('message', ''))[:4000]}",
+            {**details, "cause": str(result.get("kind", "crash"))[:100]},
         )
 
     @staticmethod
@@ -343,3 +373,30 @@ class Evaluation:
             "limit or use a smaller evaluation dataset.",
             {**details, "cause": "memory", "limit_mb": spec.memory_limit_mb},
         )
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# The child's result.json is written by a process that ran model code: read it as untrusted.
+_RESULT_LIMIT = 1 << 20
+
+
+def _child_result(path: Path, details: dict[str, Any]) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()[: _RESULT_LIMIT + 1]
+        result = json.loads(raw) if len(raw) <= _RESULT_LIMIT else None
+    except (OSError, ValueError):
+        result = None
+    if not isinstance(result, dict):
+        raise EvaluationFailed(
+            f"The evaluation process for {details['model']} v{details['version']} left an "
+            "unreadable result; the model's code may have written it. Nothing was recorded.",
+            {**details, "cause": "bad_result"},
+        )
+    return result
