@@ -1,6 +1,6 @@
-"""A drift incident's playbook retrains the model: a real training script runs as a subprocess on
-the window's logged data, Keel registers what it produced as v3 with lineage to the incident and
-the data window, and the gates run on v3 at once.
+"""A drift incident's playbook retrains the model: a real training script, defined by an admin,
+runs in the sandbox on the window's logged data, Keel registers what it produced as v3 with
+lineage to the incident and the data window, and the gates run on v3 at once.
 """
 
 from __future__ import annotations
@@ -89,6 +89,14 @@ def log_window(backend: Backend, version: int, rows: int) -> None:
     backend.telemetry.log_labels(DANA, MODEL, labels)
 
 
+def training_code(tmp_path: Path, name: str, source: str) -> Path:
+    """A directory of its own (outside Keel's data directory) holding one script."""
+    code = tmp_path / "code"
+    code.mkdir(exist_ok=True)
+    (code / name).write_text(source)
+    return code
+
+
 def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
     backend: Backend, tmp_path: Path
 ) -> None:
@@ -96,11 +104,12 @@ def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
     promote_new_version(backend, seed=1)
     promote_new_version(backend, seed=3)
     log_window(backend, 2, 800)
-    script = tmp_path / "train.py"
-    script.write_text(TRAIN)
+    code = training_code(tmp_path, "train.py", TRAIN)
+    script = code / "train.py"
     backend.retraining.set_job(
-        DANA,
+        ROOT,
         MODEL,
+        code_paths=[str(code)],
         command=[
             sys.executable,
             str(script),
@@ -126,8 +135,12 @@ def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
         check="drift",
     )
 
-    (run,) = backend.retraining.runs(MODEL)
-    assert (run.status, run.exit_code, run.trigger) == ("succeeded", 0, "playbook"), run.output_tail
+    (run,) = backend.retraining.runs(DANA, MODEL)
+    assert (run.status, run.exit_code, run.trigger) == ("succeeded", 0, "playbook"), (
+        run.reason,
+        run.output_tail,
+    )
+    assert run.reason == "registered version 3"
     assert run.incident_id == incident.id
     assert f"training on 800 labelled rows for incident {incident.id}" in run.output_tail
     assert run.registered_version == 3
@@ -155,6 +168,9 @@ def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
     shown = backend.incidents.get(incident.id)
     (entry,) = [e for e in shown.timeline if e.kind == "action"]
     assert (entry.details["action"], entry.details["outcome"]) == ("retrain", "done")
+    assert entry.message == (
+        f"playbook credit-retrain: retrain run {run.id} succeeded: registered version 3"
+    )
     assert entry.details["registered_version"] == 3
     (started,) = backend.audit.events(ROOT, action="retrain.start")
     (finished,) = backend.audit.events(ROOT, action="retrain.finish")
@@ -165,24 +181,69 @@ def test_a_drift_incident_retrains_and_the_new_version_goes_through_the_gates(
 def test_a_failing_or_slow_job_is_recorded_not_hidden(backend: Backend, tmp_path: Path) -> None:
     set_up(backend)
     promote_new_version(backend, seed=1)
-    failing = tmp_path / "fail.py"
-    failing.write_text("import sys\nprint('no data source configured')\nsys.exit(3)\n")
-    backend.retraining.set_job(DANA, MODEL, command=[sys.executable, str(failing)], timeout_s=60)
+    log_window(backend, 1, 50)
+    code = training_code(tmp_path, "fail.py", "import sys\nprint('no data source')\nsys.exit(3)\n")
+    failing = code / "fail.py"
+    backend.retraining.set_job(
+        ROOT, MODEL, command=[sys.executable, str(failing)], code_paths=[str(code)], timeout_s=60
+    )
     run = backend.retraining.trigger(DANA, MODEL)
     assert (run.status, run.exit_code, run.registered_version) == ("failed", 3, None)
-    assert "no data source configured" in run.output_tail
+    assert run.reason == "the command exited with 3"
+    assert "no data source" in run.output_tail
 
-    slow = tmp_path / "slow.py"
-    slow.write_text("import time\nprint('starting', flush=True)\ntime.sleep(30)\n")
-    backend.retraining.set_job(DANA, MODEL, command=[sys.executable, str(slow)], timeout_s=1)
+    slow = (
+        training_code(
+            tmp_path, "slow.py", "import time\nprint('starting', flush=True)\ntime.sleep(30)\n"
+        )
+        / "slow.py"
+    )
+    backend.retraining.set_job(
+        ROOT, MODEL, command=[sys.executable, str(slow)], code_paths=[str(code)], timeout_s=1
+    )
     run = backend.retraining.trigger(DANA, MODEL)
     assert run.status == "timed_out"
-    assert "killed after 1s" in run.output_tail
-    assert [r.status for r in backend.retraining.runs(MODEL)] == ["failed", "timed_out"]
+    assert run.reason == "killed after 1s (the job's timeout_s)"
+    assert "starting" in run.output_tail
+
+    # Exit 0 but no artifact: nothing was registered, so the run did not succeed.
+    backend.retraining.set_job(
+        ROOT, MODEL, command=[sys.executable, "-c", "print('trained, honestly')"], timeout_s=60
+    )
+    run = backend.retraining.trigger(DANA, MODEL)
+    assert (run.status, run.exit_code, run.registered_version) == ("failed", 0, None)
+    assert run.reason == f"the job wrote no artifact to {run.data_dir}/output"
+    assert "trained, honestly" in run.output_tail
+    assert [r.status for r in backend.retraining.runs(DANA, MODEL)] == [
+        "failed",
+        "timed_out",
+        "failed",
+    ]
     assert [v.version for v in backend.registry.list_versions(MODEL).items] == [1]
 
     with pytest.raises(InvalidInput, match="unknown placeholder"):
-        backend.retraining.set_job(DANA, MODEL, command=["python", "{secret}"])
+        backend.retraining.set_job(ROOT, MODEL, command=["python", "{secret}"])
+
+
+def test_an_empty_window_fails_before_the_command_starts(backend: Backend, tmp_path: Path) -> None:
+    set_up(backend)
+    promote_new_version(backend, seed=1)  # production v1, but nothing logged for it
+    backend.retraining.set_job(
+        ROOT,
+        MODEL,
+        command=[sys.executable, "-c", "open('started', 'w').write('the command ran')"],
+        timeout_s=60,
+        window_days=2,
+    )
+    run = backend.retraining.trigger(DANA, MODEL)
+    assert (run.status, run.exit_code, run.output_tail) == ("failed", None, "")
+    assert run.reason == (
+        f"no labelled predictions of production version 1 between "
+        f"{run.window_start.isoformat()} and {run.window_end.isoformat()}: nothing to train "
+        "on, so the command did not run"
+    )
+    assert not Path(run.data_dir, "output", "started").exists()
+    assert [v.version for v in backend.registry.list_versions(MODEL).items] == [1]
 
 
 def test_the_worker_runs_scheduled_retraining_when_it_is_due(
@@ -190,17 +251,21 @@ def test_the_worker_runs_scheduled_retraining_when_it_is_due(
 ) -> None:
     set_up(backend)
     promote_new_version(backend, seed=1)
+    log_window(backend, 1, 300)
+    code = training_code(tmp_path, "train.py", TRAIN)
     backend.retraining.set_job(
-        DANA,
+        ROOT,
         MODEL,
-        command=[sys.executable, "-c", "print('scheduled')"],
-        timeout_s=60,
+        command=[sys.executable, str(code / "train.py"), "--data", "{data}", "--out", "."],
+        code_paths=[str(code)],
+        timeout_s=120,
         schedule_every_s=3600,
     )
     worker = Worker(jobs=scheduled_jobs(backend))
     assert "retraining" in worker.run_once(0.0)
-    (run,) = backend.retraining.runs(MODEL)
+    (run,) = backend.retraining.runs(ROOT, MODEL)
     assert (run.trigger, run.status, run.started_by) == ("schedule", "succeeded", "keel-scheduler")
+    assert run.registered_version == 2
     soon = datetime.now(UTC) + timedelta(minutes=10)
     assert backend.retraining.run_due(ROOT, now=soon) == []
     later = datetime.now(UTC) + timedelta(hours=2)

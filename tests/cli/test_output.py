@@ -126,6 +126,7 @@ def test_version_details_summarise_signature_lineage_and_environment() -> None:
     assert "git 0123456789ab with uncommitted changes" in text
     assert "3.11.9 (1 packages recorded)" in text
     assert "gender" in text and "protected_attribute" in text
+    assert "sklearn (runs code when loaded: only in the sandbox)" in " ".join(text.split())
 
 
 def test_alias_history_shows_when_each_period_ended() -> None:

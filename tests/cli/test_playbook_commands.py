@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import sys
 from pathlib import Path
 
 from tests.cli.conftest import Keel
 
 from keel.domain.incidents import Severity
-from keel.domain.permissions import Grant, Principal, Role
+from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Model, VersionDraft
 from keel.services.backend import Backend
 
@@ -53,15 +54,40 @@ def test_playbook_commands(keel_cli: Keel, keel_backend: Backend, tmp_path: Path
     assert rejected.exit_code == 1 and "actions[2]" in rejected.output
 
     keel_backend.registry.register_version(ROOT, "churn", io.BytesIO(b"m"), "m.bin", VersionDraft())
-    keel_backend.retraining.set_job(
-        ROOT, "churn", command=[sys.executable, "-c", "print('trained')"], timeout_s=60
+    keel_backend.identity.store.create_principal("cara", PrincipalKind.USER, "root")
+    keel_backend.identity.store.grant("cara", Role.CONTRIBUTOR, "risk", "root")
+    cara, _ = keel_backend.identity.create_token(ROOT, principal="cara", name="cli")
+    command = f"{shlex.quote(sys.executable)} -c 'print(1)' --data {{data}} --out {{output_dir}}"
+    refused = keel_cli("--token", cara, "retraining", "set", "churn", "--command", command)
+    assert refused.exit_code == 1
+    assert "Only an admin may define a command retraining job" in refused.output
+    webhook = keel_cli("--token", cara, "retraining", "set", "churn", "--webhook", "--json")
+    assert webhook.exit_code == 0, webhook.output
+    assert json.loads(webhook.output)["kind"] == "webhook"
+
+    set_by_admin = keel_cli(
+        "retraining", "set", "churn", "--command", command, "--timeout", "60", "--json"
     )
+    assert set_by_admin.exit_code == 0, set_by_admin.output
+    job = json.loads(set_by_admin.output)
+    assert job["command"] == [
+        sys.executable,
+        "-c",
+        "print(1)",
+        "--data",
+        "{data}",
+        "--out",
+        "{output_dir}",
+    ]
+    assert (job["kind"], job["timeout_s"], job["updated_by"]) == ("command", 60, "admin")
+    shown = keel_cli("retraining", "show", "churn")
+    assert shown.exit_code == 0 and "{output_dir}" in shown.output
+
+    # Nothing was logged for version 1: the run fails before the command, and says why.
     ran = keel_cli("retrain", "churn", "--json")
-    assert ran.exit_code == 0, ran.output
+    assert ran.exit_code == 1, ran.output
     run = json.loads(ran.output)
-    assert (run["status"], run["trigger"], run["registered_version"]) == (
-        "succeeded",
-        "manual",
-        None,
-    )
-    assert "trained" in run["output_tail"]
+    assert (run["status"], run["trigger"], run["registered_version"]) == ("failed", "manual", None)
+    assert run["reason"].startswith("no labelled predictions of newest version 1 between")
+    listed = keel_cli("retraining", "runs", "churn", "--json")
+    assert [r["id"] for r in json.loads(listed.output)] == [run["id"]]

@@ -68,7 +68,9 @@ def test_register_a_fitted_estimator_with_its_training_data(
     assert registered.lineage.training_data.rows == 569
     assert len(registered.lineage.training_data.sha256) == 64
     assert registered.environment.packages["scikit-learn"] == installed_version("scikit-learn")
-    assert registered.artifact.filename == "model.joblib"
+    # a scikit-learn estimator that round-trips through skops is saved with it (no pickle)
+    assert registered.artifact.filename == "model.skops"
+    assert registered.artifact.flavor == "skops"
     assert registered.params["max_iter"] == 5000
     assert registered.card.intended_use == "Second opinion for radiologists."
 

@@ -579,22 +579,28 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),
     ("POST /api/v1/playbooks/test", "write", _playbook_test),
     ("POST /api/v1/models/{name}/rollback", "write", _rollback),
-    (
+    (  # a command job runs code on the server: admins only
+        "PUT /api/v1/models/{name}/retraining-job",
+        "admin",
+        _json("PUT", "/api/v1/models/churn/retraining-job", lambda w: _JOB),
+    ),
+    (  # a webhook job runs nothing here: the team's writers
         "PUT /api/v1/models/{name}/retraining-job",
         "write",
-        _json("PUT", "/api/v1/models/churn/retraining-job", lambda w: _JOB),
+        _json("PUT", "/api/v1/models/churn/retraining-job", lambda w: {"webhook": True}),
     ),
     ("GET /api/v1/models/{name}/retraining-job", "read", _with_job("GET", "/retraining-job")),
     ("POST /api/v1/models/{name}/retrain", "write", _with_job("POST", "/retrain", {})),
-    (
+    (  # a run's output is the model team's own
         "GET /api/v1/models/{name}/retrain-runs",
-        "read",
+        "team_read",
         _json("GET", "/api/v1/models/churn/retrain-runs"),
     ),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}
 ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "admin"}
+READERS_OF_RISK = {"viewer", "contributor", "approver", "admin"}
 WRITERS_OF_RISK = {"contributor", "approver", "admin"}
 APPROVERS_OF_RISK = {"approver", "admin"}
 
@@ -609,6 +615,8 @@ def expected(access: str, caller: str) -> int:
         return 200
     if access == "read":
         return 200 if caller in ROLE_HOLDERS else 403
+    if access == "team_read":
+        return 200 if caller in READERS_OF_RISK else 403
     if access == "write":
         return 200 if caller in WRITERS_OF_RISK else 403
     if access == "approve":

@@ -19,6 +19,7 @@ from keel.cli import (
     notifications,
     playbooks,
     registry,
+    retraining,
     risk,
     server,
     telemetry,
@@ -86,3 +87,4 @@ app.add_typer(incidents.incidents_app, name="incidents")
 app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
+app.add_typer(retraining.retraining_app, name="retraining")

@@ -17,6 +17,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from keel.domain.model_formats import loading_note
 from keel.errors import KeelError
 from keel.schemas import (
     AliasOut,
@@ -197,7 +198,7 @@ def version_details(version: VersionOut) -> Group:
             (
                 "Artifact",
                 f"{version.artifact.filename}, {size(version.artifact.size)}, "
-                f"{version.artifact.flavor}",
+                f"{version.artifact.flavor} ({loading_note(version.artifact.flavor)})",
             ),
             ("SHA-256", version.artifact.sha256),
             ("Signature", _signature(version)),

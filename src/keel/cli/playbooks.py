@@ -49,7 +49,7 @@ def dry_run_table(plan: DryRunOut) -> Table:
 
 
 def runs_table(runs: Iterable[RetrainRunOut]) -> Table:
-    table = Table("run", "trigger", "incident", "status", "exit", "version", "started")
+    table = Table("run", "trigger", "incident", "status", "exit", "version", "started", "reason")
     for r in runs:
         table.add_row(
             str(r.id),
@@ -59,6 +59,7 @@ def runs_table(runs: Iterable[RetrainRunOut]) -> Table:
             "" if r.exit_code is None else str(r.exit_code),
             "" if r.registered_version is None else str(r.registered_version),
             output.when(r.started_at),
+            r.reason,
         )
     return table
 
@@ -122,7 +123,7 @@ def retrain(
     incident: Annotated[int | None, typer.Option(help="The incident this answers.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the model's retraining job now and wait for it."""
+    """Run the model's retraining job now and wait for it (define it with `keel retraining set`)."""
     with connected(ctx) as keel:
         run = keel.retrain(model, incident_id=incident)
     output.show(as_json, run, lambda: runs_table([run]))

@@ -210,6 +210,7 @@ class EvaluationReport:
     segments: Mapping[str, Mapping[str, Mapping[str, float]]]  # column -> group -> metric -> value
     fairness: tuple[FairnessResult, ...]
     duration_s: float
+    sandbox: str = ""  # what isolated the model while it ran ("bubblewrap", "none")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (round-trips through `from_dict`)."""
@@ -243,6 +244,7 @@ class EvaluationReport:
                 for f in self.fairness
             ],
             "duration_s": self.duration_s,
+            "sandbox": self.sandbox,
         }
 
     @classmethod
@@ -280,4 +282,5 @@ class EvaluationReport:
                 for f in d.get("fairness", ())
             ),
             duration_s=float(d.get("duration_s", 0.0)),
+            sandbox=str(d.get("sandbox", "")),
         )

@@ -60,6 +60,10 @@ def detect_flavor(head: bytes, filename: str = "") -> ArtifactFlavor:
     <ArtifactFlavor.PICKLE: 'pickle'>
     >>> detect_flavor(b"\\x08\\x07\\x12\\x07pytorch", "model.onnx")
     <ArtifactFlavor.ONNX: 'onnx'>
+    >>> detect_flavor(b"PK\\x03\\x04...", "model.skops")
+    <ArtifactFlavor.SKOPS: 'skops'>
+    >>> detect_flavor(b"PK\\x03\\x04...", "model.pt")
+    <ArtifactFlavor.OTHER: 'other'>
     >>> detect_flavor(b"hello", "notes.txt")
     <ArtifactFlavor.OTHER: 'other'>
     """
@@ -72,6 +76,9 @@ def detect_flavor(head: bytes, filename: str = "") -> ArtifactFlavor:
             return ArtifactFlavor.JOBLIB
         if data[:1] == b"\x80":
             return ArtifactFlavor.PICKLE
+    # skops files are zip archives (so are PyTorch's, which stay OTHER): the name says which.
+    if head.startswith(b"PK\x03\x04") and filename.lower().endswith(".skops"):
+        return ArtifactFlavor.SKOPS
     # ONNX files are protobuf without a magic number; the ModelProto starts with the
     # ir_version field (tag 0x08), so the name plus that byte is the best cheap evidence.
     if filename.lower().endswith(".onnx") and head[:1] == b"\x08":

@@ -25,6 +25,7 @@ class ArtifactFlavor(StrEnum):
     SKLEARN = "sklearn"
     JOBLIB = "joblib"
     PICKLE = "pickle"
+    SKOPS = "skops"  # scikit-learn saved with skops.io: loads without running code
     ONNX = "onnx"
     OTHER = "other"
 

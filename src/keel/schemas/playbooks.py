@@ -60,12 +60,18 @@ class RollbackIn(WireIn):
 
 
 class RetrainingJobIn(WireIn):
-    """Exactly one of ``command`` (argument list with placeholders) or ``webhook: true``."""
+    """Exactly one of ``command`` (argument list with placeholders; admins only) or
+    ``webhook: true`` (writers of the model's team). ``code_paths``: absolute paths on the
+    server the command's sandbox may read (the training code)."""
 
     command: (
         Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=200)] | None
     ) = None
     webhook: bool = False
+    code_paths: Annotated[
+        list[Annotated[str, Field(max_length=4096)]], Field(max_length=20, default_factory=list)
+    ]
+    memory_mb: int = 4096
     timeout_s: int = 3600
     window_days: int = 7
     schedule_every_s: int | None = None
@@ -75,6 +81,8 @@ class RetrainingJobOut(WireOut):
     model: str
     kind: str
     command: list[str]
+    code_paths: list[str]
+    memory_mb: int
     timeout_s: int
     window_days: int
     schedule_every_s: int | None
@@ -101,3 +109,4 @@ class RetrainRunOut(WireOut):
     exit_code: int | None
     output_tail: str
     registered_version: int | None
+    reason: str

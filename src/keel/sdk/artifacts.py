@@ -7,13 +7,15 @@ import hashlib
 import os
 import secrets
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import httpx
 
+from keel.domain.model_formats import TRUSTED_SKOPS_TYPES, keel_untrusted
 from keel.errors import ArtifactCorrupted, InvalidInput
 
 _CHUNK = 1024 * 1024
@@ -45,9 +47,23 @@ class ReportingReader:
         return self._handle.tell()
 
 
+ArtifactFormat = Literal["skops", "joblib"]
+ARTIFACT_FORMATS: tuple[str, ...] = ("skops", "joblib")
+
+
 @contextlib.contextmanager
-def artifact_file(artifact: object) -> Iterator[Path]:
-    """The artifact as a file on disk: the path given, or a joblib dump of the object."""
+def artifact_file(artifact: object, format: ArtifactFormat | None = None) -> Iterator[Path]:
+    """The artifact as a file on disk: the path given, or the object saved in ``format``.
+
+    ``format=None`` (the default) saves a scikit-learn estimator with skops when it round-trips
+    with the types Keel trusts, so the server can load it without running code; anything else
+    is saved with joblib (a pickle, which Keel loads only inside its sandbox), with a warning.
+    """
+    if format is not None and format not in ARTIFACT_FORMATS:
+        raise InvalidInput(
+            f"format must be one of {', '.join(ARTIFACT_FORMATS)}, not {format!r}.",
+            {"field": "format"},
+        )
     if isinstance(artifact, str | os.PathLike):
         path = Path(artifact)
         if not path.is_file():
@@ -58,6 +74,27 @@ def artifact_file(artifact: object) -> Iterator[Path]:
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="keel-artifact-") as tmp:
+        if format != "joblib":
+            problem = _skops_problem(artifact)
+            if problem is None:
+                path = Path(tmp) / "model.skops"
+                import skops.io  # type: ignore[import-untyped,unused-ignore]
+
+                skops.io.dump(artifact, path)
+                yield path
+                return
+            if format == "skops":
+                raise InvalidInput(
+                    f"The artifact cannot be saved with skops: {problem}. Use format='joblib' "
+                    "(Keel then loads it only inside its sandbox).",
+                    {"field": "format"},
+                )
+            warnings.warn(
+                f"Saving the model with joblib, not skops ({problem}): Keel will load it only "
+                "inside its sandbox. Save it with skops or as ONNX to have it load without "
+                "running code.",
+                stacklevel=4,
+            )
         path = Path(tmp) / "model.joblib"
         import joblib  # only when an object (not a file) is registered: it pulls in NumPy
 
@@ -70,6 +107,26 @@ def artifact_file(artifact: object) -> Iterator[Path]:
                 {"field": "artifact"},
             ) from exc
         yield path
+
+
+def _skops_problem(artifact: object) -> str | None:
+    """Why ``artifact`` does not round-trip through skops with Keel's trusted types (or None)."""
+    module = type(artifact).__module__
+    if not module.startswith("sklearn."):
+        return f"{type(artifact).__name__} is not a scikit-learn estimator"
+    try:
+        import skops.io  # type: ignore[import-untyped,unused-ignore]
+
+        data = skops.io.dumps(artifact)
+        untrusted = keel_untrusted(skops.io.get_untrusted_types(data=data))
+        if untrusted:
+            return f"it holds types Keel does not trust ({', '.join(untrusted)})"
+        loaded = skops.io.loads(data, trusted=list(TRUSTED_SKOPS_TYPES))
+    except Exception as exc:  # skops raises many kinds for objects it cannot represent
+        return f"skops could not save it ({type(exc).__name__}: {exc})"
+    if type(loaded) is not type(artifact):
+        return f"it came back as {type(loaded).__name__}"
+    return None
 
 
 def file_sha256(handle: IO[bytes]) -> str:

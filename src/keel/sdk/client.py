@@ -206,11 +206,15 @@ class Client(
         capture_git: bool = True,
         environment: EnvironmentSpec | None = None,
         progress: Progress | None = None,
+        format: artifacts.ArtifactFormat | None = None,
     ) -> ModelVersion:
         """Upload a new version of ``model`` with what is known about how it was made.
 
-        ``artifact`` is a fitted estimator (any picklable object, stored as ``model.joblib``) or
-        the path of a model file. From ``training_data`` (a DataFrame) come the signature (unless
+        ``artifact`` is a fitted estimator or the path of a model file. An estimator is saved
+        with ``format``: ``"skops"`` (loads on the server without running code), ``"joblib"``
+        (any picklable object; a pickle, loaded only inside Keel's sandbox), or by default skops
+        when the estimator round-trips through it with the types Keel trusts, else joblib with
+        a warning. From ``training_data`` (a DataFrame) come the signature (unless
         ``signature`` is given) and the dataset fingerprint; ``target`` and
         ``protected_attributes`` name its columns. The git checkout of the working directory
         (unless ``capture_git=False``) and this Python environment (unless ``environment`` is
@@ -230,7 +234,7 @@ class Client(
             capture_git=capture_git,
             environment=environment,
         )
-        with artifacts.artifact_file(artifact) as path:
+        with artifacts.artifact_file(artifact, format) as path:
             registered = self.upload_version(model, path, metadata, progress=progress)
         if training_data is not None:
             try:

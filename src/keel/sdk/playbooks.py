@@ -5,7 +5,7 @@ These are methods of `keel.sdk.Client` (mixed in), e.g.::
     keel.apply_playbook(Path("credit-drift.yaml").read_text())
     plan = keel.test_playbook(Path("credit-drift.yaml").read_text(), incident_id=12)
     keel.rollback("credit", reason="drift on income, incident 12", incident_id=12)
-    keel.set_retraining_job("credit", command=["python", "train.py", "{data}", "{output_dir}"])
+    keel.set_retraining_job("credit", webhook=True)  # a command job needs an admin
     run = keel.retrain("credit")
 """
 
@@ -86,14 +86,19 @@ class PlaybookCalls:
         *,
         command: Sequence[str] | None = None,
         webhook: bool = False,
+        code_paths: Sequence[str] = (),
+        memory_mb: int = 4096,
         timeout_s: int = 3600,
         window_days: int = 7,
         schedule_every_s: int | None = None,
     ) -> RetrainingJobOut:
-        """Define the model's retraining job: a command template or a webhook."""
+        """Define the model's retraining job: a command template run in the sandbox (admins
+        only; ``code_paths`` are the server paths it may read) or a webhook (team writers)."""
         body = RetrainingJobIn(
             command=None if command is None else list(command),
             webhook=webhook,
+            code_paths=list(code_paths),
+            memory_mb=memory_mb,
             timeout_s=timeout_s,
             window_days=window_days,
             schedule_every_s=schedule_every_s,
@@ -112,5 +117,5 @@ class PlaybookCalls:
         return self._parse(RetrainRunOut, answer)
 
     def retrain_runs(self: _Http, model: str) -> list[RetrainRunOut]:
-        """Every retrain run of the model, oldest first."""
+        """Every retrain run of the model, oldest first (for the model's team and admins)."""
         return _list(self, RetrainRunOut, self._json("GET", f"{_model(model)}/retrain-runs"))

@@ -1,23 +1,21 @@
 """Evaluation: the data a version is judged on, its security scan, and Keel's own metrics.
 
 Reported metrics are stored but not trusted: `Evaluation.evaluate` runs the version's artifact on
-the evaluation dataset attached to a version, in a child process (`evaluation_runner`) with a
-memory cap (RLIMIT_AS, set by the child before it imports anything heavy) and a wall-clock limit
-(the parent kills the child's whole process group). The parent never unpickles anything, and it
-hands over only artifacts whose scan at upload found them safe.
+the evaluation dataset attached to a version, in a child process (`evaluation_runner`) inside the
+model sandbox (`keel.services.sandbox`: no data directory, no network, no secrets) with a memory
+cap (RLIMIT_AS) and a wall-clock limit (the whole process tree is killed). The parent never
+unpickles anything, and it hands over only artifacts whose scan at upload found them safe. The
+report records the sandbox mechanism (``"bubblewrap"``, or ``"none"`` under ``KEEL_SANDBOX=none``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,21 +23,33 @@ from typing import Any, BinaryIO
 import pandas as pd
 
 from keel.domain.evaluation import EvaluationDataset, EvaluationReport, EvaluationSpec, ScanReport
+from keel.domain.model_formats import untrusted_message
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
-from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
+from keel.errors import EvaluationFailed, InvalidInput, KeelError, MalformedUpload, UnsafeArtifact
+from keel.services.evaluation_predictions import read_predictions
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.evaluation_scoring import score
+from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
+from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
-    {ArtifactFlavor.SKLEARN, ArtifactFlavor.JOBLIB, ArtifactFlavor.PICKLE}
+    {
+        ArtifactFlavor.SKLEARN,
+        ArtifactFlavor.JOBLIB,
+        ArtifactFlavor.PICKLE,
+        ArtifactFlavor.SKOPS,
+        ArtifactFlavor.ONNX,
+    }
 )
 # Roles whose columns evaluation data must carry: what the model reads, the label, and the
 # attributes fairness is judged on.
 REQUIRED_ROLES = (ColumnRole.FEATURE, ColumnRole.TARGET, ColumnRole.PROTECTED_ATTRIBUTE)
 _STDERR_TAIL = 2000
+_OUTPUT_LIMIT = 64 * 1024
 
 
 def _format_of(data: bytes, filename: str) -> str:
@@ -148,11 +158,10 @@ def _read_limited(stream: BinaryIO, limit: int) -> bytes:
 
 
 def _child_env() -> dict[str, str]:
-    """A small environment: no server secrets, one BLAS thread (less address space reserved)."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env[var] = "1"
+    """Added to the sandbox's own (PATH, HOME, TMPDIR, LANG): one BLAS thread (less address
+    space reserved), and joblib in serial mode (the sandbox has no writable /dev/shm)."""
+    env = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env["JOBLIB_MULTIPROCESSING"] = "0"
     return env
 
 
@@ -219,8 +228,8 @@ class Evaluation:
         self._check_safe(found)
         if found.artifact.flavor not in EVALUABLE_FLAVORS:
             raise EvaluationFailed(
-                f"Keel evaluates scikit-learn, joblib and pickle artifacts; {model} v{version} "
-                f"is {found.artifact.flavor}.",
+                f"Keel evaluates skops, ONNX, scikit-learn, joblib and pickle artifacts; "
+                f"{model} v{version} is {found.artifact.flavor}.",
                 {"model": model, "version": version, "flavor": str(found.artifact.flavor)},
             )
         data_version = version if data_of_version is None else data_of_version
@@ -231,21 +240,58 @@ class Evaluation:
                 f"`keel eval-data attach {model} {data_version} FILE`.",
                 {"model": model, "version": data_version, "cause": "no_data"},
             )
-        with tempfile.TemporaryDirectory(prefix="keel-eval-") as tmp:
+        data = _parse(self._read(dataset.sha256), dataset.format)
+        needed = [spec.target, *spec.protected, *spec.segments]
+        missing = [c for c in needed if c not in data.columns]
+        if missing:
+            raise EvaluationFailed(
+                f"The evaluation data lacks column(s) {', '.join(map(repr, missing))} named by "
+                "the evaluation (target, protected attributes, segments). Attach data that has "
+                "them.",
+                {"model": model, "version": version, "cause": "missing_columns"},
+            )
+        with tempfile.TemporaryDirectory(prefix=f"keel-eval-{os.getpid()}-") as tmp:
             workdir = Path(tmp)
             self._copy(found.artifact.sha256, workdir / "model.bin")
-            self._copy(dataset.sha256, workdir / "data.bin")
+            # The model gets the features, never the target: it cannot score itself.
+            data.drop(columns=[spec.target]).to_parquet(workdir / "data.bin", index=False)
             request = {
                 "model_sha256": found.artifact.sha256,
-                "data_sha256": dataset.sha256,
-                "data_format": dataset.format,
+                "data_sha256": _sha256_file(workdir / "data.bin"),
+                "data_format": "parquet",
                 "flavor": str(found.artifact.flavor),
                 "features": [c.name for c in found.signature.features],
                 "spec": spec.to_dict(),
             }
             (workdir / "request.json").write_text(json.dumps(request))
-            result = self._run_child(workdir, spec, model, version)
-        return EvaluationReport.from_dict(result)
+            predicted = self._run_child(workdir, spec, model, version)
+            pred, proba, classes = read_predictions(
+                workdir, rows=len(data), claimed=predicted, model=model, version=version
+            )
+        report = score(spec, data, pred, proba, classes, float(predicted.get("duration_s", 0)))
+        return EvaluationReport.from_dict({**report, "sandbox": mechanism()})
+
+    def loading_problem(self, found: ModelVersion) -> str | None:
+        """Why the version's skops file would not load without running code (types Keel does
+        not trust, or not a skops file at all); None when it would, or for other flavors.
+
+        Reads only the archive's schema: nothing in the file is constructed.
+        """
+        if found.artifact.flavor != ArtifactFlavor.SKOPS:
+            return None
+        with tempfile.TemporaryDirectory(prefix="keel-skops-") as tmp:
+            path = Path(tmp) / "model.skops"
+            try:
+                self._copy(found.artifact.sha256, path)
+                untrusted = untrusted_skops_types(path=path)
+            except KeelError as exc:
+                return exc.message
+            except Exception as exc:  # zipfile, json and skops raise many kinds: unreadable
+                return (
+                    f"the artifact is named .skops but is not a readable skops file ({exc}); "
+                    "save the model with skops.io.dump and register a new version"
+                )
+        return untrusted_message(untrusted) if untrusted else None
 
     def _check_safe(self, found: ModelVersion) -> None:
         report = self.store.get_scan(found.artifact.sha256)
@@ -265,6 +311,9 @@ class Evaluation:
                 {**details, "findings": [f.message for f in report.findings]},
             )
 
+    def _read(self, sha256: str) -> bytes:
+        return b"".join(self.registry.artifacts.iter_verified(sha256))
+
     def _copy(self, sha256: str, target: Path) -> None:
         with target.open("wb") as out:
             for chunk in self.registry.artifacts.iter_verified(sha256):
@@ -274,35 +323,46 @@ class Evaluation:
         self, workdir: Path, spec: EvaluationSpec, model: str, version: int
     ) -> dict[str, Any]:
         details: dict[str, Any] = {"model": model, "version": version}
-        with _child(workdir) as child:
-            try:
-                _, stderr = child.communicate(timeout=spec.time_limit_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(child)
-                raise EvaluationFailed(
-                    f"Evaluating {model} v{version} took longer than {spec.time_limit_s:g} s and "
-                    "was stopped. Raise the policy's time limit or use a smaller evaluation "
-                    "dataset.",
-                    {**details, "cause": "timeout", "limit_s": spec.time_limit_s},
-                ) from None
+        ran = run_sandboxed(
+            [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
+            workdir=workdir,
+            limits=SandboxLimits(wall_seconds=spec.time_limit_s, memory_mb=spec.memory_limit_mb),
+            env=_child_env(),
+            output_limit_bytes=_OUTPUT_LIMIT,
+        )
+        if ran.timed_out:
+            raise EvaluationFailed(
+                f"Evaluating {model} v{version} took longer than {spec.time_limit_s:g} s and "
+                "was stopped. Raise the policy's time limit or use a smaller evaluation "
+                "dataset.",
+                {**details, "cause": "timeout", "limit_s": spec.time_limit_s},
+            )
         result_path = workdir / "result.json"
         if not result_path.exists():
-            if child.returncode == EXIT_OUT_OF_MEMORY:
+            if ran.returncode == EXIT_OUT_OF_MEMORY:
                 raise self._memory_error(spec, details)
-            tail = stderr.decode(errors="replace")[-_STDERR_TAIL:]
+            tail = ran.output.decode(errors="replace")[-_STDERR_TAIL:]
             raise EvaluationFailed(
                 f"The evaluation process for {model} v{version} died (exit code "
-                f"{child.returncode}) without a result. {tail}".strip(),
-                {**details, "cause": "crash", "exit_code": child.returncode},
+                f"{ran.returncode}) without a result. {tail}".strip(),
+                {**details, "cause": "crash", "exit_code": ran.returncode},
             )
-        result = json.loads(result_path.read_text())
-        if result["ok"]:
-            return dict(result["report"])
-        if result["kind"] == "memory":
+        result = _child_result(result_path, details)
+        if result.get("ok") is True:
+            predicted = result.get("predicted")
+            if not isinstance(predicted, dict):
+                raise EvaluationFailed(
+                    f"The evaluation process for {model} v{version} said it succeeded but "
+                    "handed back no predictions; the model's code may have written that. "
+                    "Nothing was recorded.",
+                    {**details, "cause": "bad_result"},
+                )
+            return predicted
+        if result.get("kind") == "memory":
             raise self._memory_error(spec, details)
         raise EvaluationFailed(
-            f"Evaluating {model} v{version} failed: {result['message']}",
-            {**details, "cause": result["kind"]},
+            f"Evaluating {model} v{version} failed: {str(result.get('message', ''))[:4000]}",
+            {**details, "cause": str(result.get("kind", "crash"))[:100]},
         )
 
     @staticmethod
@@ -315,26 +375,28 @@ class Evaluation:
         )
 
 
-@contextmanager
-def _child(workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The evaluation child in its own session (so a timeout kills everything it started)."""
-    child = subprocess.Popen(
-        [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
-        cwd=workdir,
-        env=_child_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# The child's result.json is written by a process that ran model code: read it as untrusted.
+_RESULT_LIMIT = 1 << 20
+
+
+def _child_result(path: Path, details: dict[str, Any]) -> dict[str, Any]:
     try:
-        yield child
-    finally:
-        if child.poll() is None:
-            _kill_group(child)
-
-
-def _kill_group(child: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGKILL)
-    child.communicate()
+        raw = path.read_bytes()[: _RESULT_LIMIT + 1]
+        result = json.loads(raw) if len(raw) <= _RESULT_LIMIT else None
+    except (OSError, ValueError):
+        result = None
+    if not isinstance(result, dict):
+        raise EvaluationFailed(
+            f"The evaluation process for {details['model']} v{details['version']} left an "
+            "unreadable result; the model's code may have written it. Nothing was recorded.",
+            {**details, "cause": "bad_result"},
+        )
+    return result

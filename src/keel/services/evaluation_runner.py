@@ -1,13 +1,18 @@
-"""The evaluation child process: load one model, score it on one dataset, write the report.
+"""The evaluation child process: load one model and predict one dataset's features.
 
 Run as ``python -m keel.services.evaluation_runner WORKDIR``. ``WORKDIR/request.json`` names the
 files, their SHA-256s, the flavor, the spec and the signature's feature columns; the child writes
-``WORKDIR/result.json`` (``{"ok": true, "report": ...}`` or ``{"ok": false, "kind", "message"}``).
+``WORKDIR/predictions.arrow`` and ``WORKDIR/result.json`` (``{"ok": true, "predicted": {rows,
+classes}}`` or ``{"ok": false, "kind", "message"}``). It is handed the evaluation data WITHOUT
+its target column and computes no metric: the parent (`keel.services.evaluation_scoring`) scores
+the predictions against the labels it kept, so a model cannot read, or fake, its own score.
 
-It caps its own address space first (RLIMIT_AS), before importing NumPy or scikit-learn, so the
-limit covers everything it does. The parent (`keel.services.evaluation`) adds the wall-clock
-limit, only hands over artifacts whose scan passed, and the child checks the hashes once more
-before it unpickles anything.
+It runs inside the model sandbox (`keel.services.sandbox`), which caps its address space and wall
+clock; it caps its address space once more (RLIMIT_AS) before importing NumPy or scikit-learn. The
+parent (`keel.services.evaluation`) only hands over artifacts whose scan passed, and the child
+checks the hashes once more before it loads anything. skops files load with Keel's trusted types
+only and ONNX graphs through onnxruntime (`keel.services.model_formats`): neither runs code from
+the file; pickle flavors do, which is why all of this runs sandboxed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from typing import Any
 
 # Exit code when even the error report could not be written because memory ran out.
 EXIT_OUT_OF_MEMORY = 3
+# What the child hands back: one row per evaluation row, the prediction and, for classifiers
+# with predict_proba, one probability column per class (in the order of ``classes``).
+PREDICTIONS_FILE = "predictions.arrow"
+PREDICTION_COLUMN = "prediction"
+PROBA_PREFIX = "proba_"
 
 
 class ChildError(Exception):
@@ -55,7 +65,23 @@ def _verify(path: Path, expected: str, what: str) -> None:
         )
 
 
-def _load_model(path: Path, flavor: str) -> Any:
+def _load_model(path: Path, flavor: str, features: list[str]) -> Any:
+    if flavor == "skops":
+        from keel.services.model_formats import UntrustedTypes, load_skops
+
+        try:
+            return load_skops(path)
+        except UntrustedTypes as exc:
+            raise ChildError("untrusted_types", str(exc)) from None
+    if flavor == "onnx":
+        from keel.services.model_formats import OnnxModel
+
+        try:
+            return OnnxModel(path, features)
+        except Exception as exc:  # onnxruntime raises its own kinds for a graph it cannot run
+            raise ChildError(
+                "model_error", f"onnxruntime could not load the ONNX graph: {exc}"
+            ) from None
     if flavor in ("sklearn", "joblib"):
         import joblib
 
@@ -89,145 +115,24 @@ def _inputs(model: Any, data: Any, features: list[str]) -> Any:
     return data[wanted]
 
 
-def _positive(labels: list[Any], wanted: str | None) -> Any:
-    if wanted is not None:
-        for label in labels:
-            if str(label) == wanted:
-                return label
-        raise ChildError(
-            "positive_label",
-            f"The positive label {wanted!r} is not among the target's labels "
-            f"({', '.join(map(str, labels))}).",
-        )
-    return max(labels)
-
-
-def _classification(
-    model: Any, y: Any, pred: Any, proba: Any, pos: Any, labels: list[Any]
-) -> dict[str, float]:
-    from sklearn import metrics
-
-    binary = len(labels) <= 2
-    avg: dict[str, Any] = (
-        {"pos_label": pos, "average": "binary"} if binary else {"average": "macro"}
-    )
-    out = {
-        "accuracy": float(metrics.accuracy_score(y, pred)),
-        "precision": float(metrics.precision_score(y, pred, zero_division=0, **avg)),
-        "recall": float(metrics.recall_score(y, pred, zero_division=0, **avg)),
-        "f1": float(metrics.f1_score(y, pred, zero_division=0, **avg)),
-    }
-    if proba is not None and len(set(y.tolist())) > 1:
-        classes = list(model.classes_)
-        if binary and pos in classes:
-            out["roc_auc"] = float(metrics.roc_auc_score(y == pos, proba[:, classes.index(pos)]))
-        elif not binary and set(y.tolist()) == set(classes):
-            out["roc_auc"] = float(metrics.roc_auc_score(y, proba, multi_class="ovr"))
-        out["log_loss"] = float(metrics.log_loss(y, proba, labels=classes))
-    return out
-
-
-def _regression(y: Any, pred: Any) -> dict[str, float]:
-    import numpy as np
-    from sklearn import metrics
-
-    return {
-        "mae": float(metrics.mean_absolute_error(y, pred)),
-        "rmse": float(np.sqrt(metrics.mean_squared_error(y, pred))),
-        "mape": float(metrics.mean_absolute_percentage_error(y, pred)),
-        "r2": float(metrics.r2_score(y, pred)) if len(y) > 1 else float("nan"),
-    }
-
-
-def _fairness(attribute: str, groups: Any, y_pos: Any, pred_pos: Any, min_size: int) -> Any:
-    import numpy as np
-    from fairlearn.metrics import (
-        MetricFrame,
-        count,
-        demographic_parity_difference,
-        equalized_odds_difference,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-
-    keys = groups.astype(str)
-    frame = MetricFrame(
-        metrics={
-            "count": count,
-            "selection_rate": selection_rate,
-            "tpr": true_positive_rate,
-            "fpr": false_positive_rate,
-        },
-        y_true=y_pos,
-        y_pred=pred_pos,
-        sensitive_features=keys,
-    )
-    rows: list[dict[str, Any]] = []
-    small: list[str] = []
-    for group, values in frame.by_group.iterrows():
-        in_group = (keys == group).to_numpy()
-        n = int(values["count"])
-        has_pos, has_neg = bool(y_pos[in_group].any()), bool((~y_pos[in_group]).any())
-        rows.append(
-            {
-                "group": str(group),
-                "count": n,
-                "selection_rate": float(values["selection_rate"]),
-                "tpr": float(values["tpr"]) if has_pos else None,
-                "fpr": float(values["fpr"]) if has_neg else None,
-                "too_small": n < min_size,
-            }
-        )
-        if n < min_size:
-            small.append(str(group))
-    judged = ~keys.isin(small).to_numpy()
-    dpd = eod = di = None
-    if len({r["group"] for r in rows} - set(small)) >= 2:
-        sf = keys[judged]
-        dpd = float(
-            demographic_parity_difference(y_pos[judged], pred_pos[judged], sensitive_features=sf)
-        )
-        eod = float(
-            equalized_odds_difference(y_pos[judged], pred_pos[judged], sensitive_features=sf)
-        )
-        rates = [r["selection_rate"] for r in rows if not r["too_small"]]
-        di = float(min(rates) / max(rates)) if max(rates) > 0 else None
-    return {
-        "attribute": attribute,
-        "groups": rows,
-        "demographic_parity_difference": dpd,
-        "equalized_odds_difference": eod,
-        "disparate_impact_ratio": None if di is None or np.isnan(di) else di,
-        "too_small_groups": small,
-    }
-
-
-def evaluate(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    """Score the model named in ``request`` on its data; the report as plain JSON data."""
+def predict(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Load the model named in ``request``, predict every row of the features it is handed and
+    write ``predictions.arrow``; the summary (rows, classes) as plain JSON data."""
     started = time.monotonic()
     spec = request["spec"]
     model_path, data_path = workdir / "model.bin", workdir / "data.bin"
     _verify(model_path, request["model_sha256"], "model artifact")
-    _verify(data_path, request["data_sha256"], "evaluation dataset")
-    model = _load_model(model_path, request["flavor"])
+    _verify(data_path, request["data_sha256"], "evaluation features")
+    model = _load_model(model_path, request["flavor"], request["features"])
     data = _read_data(data_path, request["data_format"])
-    target = spec["target"]
-    needed = [target, *spec["protected"], *spec["segments"]]
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        raise ChildError(
-            "missing_columns",
-            f"The evaluation data lacks column(s) {', '.join(map(repr, missing))} named by the "
-            "evaluation (target, protected attributes, segments). Attach data that has them.",
-        )
+    from keel.services.model_formats import has_predict_proba
+
     x = _inputs(model, data, request["features"])
-    y = data[target]
     try:
         pred = model.predict(x)
         proba = (
             model.predict_proba(x)
-            if spec["task"] == "classification" and hasattr(model, "predict_proba")
+            if spec["task"] == "classification" and has_predict_proba(model)
             else None
         )
     except MemoryError:
@@ -240,50 +145,37 @@ def evaluate(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
         ) from None
 
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
 
-    pred = pd.Series(np.asarray(pred), index=data.index)
-    segments: dict[str, dict[str, dict[str, float]]] = {}
-    fairness: list[dict[str, Any]] = []
-    if spec["task"] == "classification":
-        labels = sorted(set(y.tolist()) | set(pred.tolist()), key=str)
-        pos = _positive(labels, spec.get("positive_label"))
-
-        def score(mask: Any) -> dict[str, float]:
-            p = proba[mask.to_numpy()] if proba is not None else None
-            return _classification(model, y[mask], pred[mask], p, pos, labels)
-
-        metrics = score(pd.Series(True, index=data.index))
-        for attribute in spec["protected"]:
-            fairness.append(
-                _fairness(
-                    attribute,
-                    data[attribute],
-                    (y == pos).to_numpy(),
-                    (pred == pos).to_numpy(),
-                    int(spec["min_group_size"]),
-                )
-            )
-    else:
-
-        def score(mask: Any) -> dict[str, float]:
-            return _regression(y[mask], pred[mask])
-
-        metrics = score(pd.Series(True, index=data.index))
-    for column in spec["segments"]:
-        keys = data[column].astype(str)
-        segments[column] = {
-            str(group): {**score(keys == group), "rows": float((keys == group).sum())}
-            for group in sorted(keys.unique())
-        }
+    columns: dict[str, Any] = {PREDICTION_COLUMN: _arrow_values(np.asarray(pred).ravel())}
+    classes: list[Any] = []
+    if proba is not None:
+        matrix = np.asarray(proba, dtype=np.float64)
+        classes = [_plain(c) for c in model.classes_]
+        for i in range(matrix.shape[1] if matrix.ndim == 2 else 0):
+            columns[f"{PROBA_PREFIX}{i}"] = pa.array(matrix[:, i])
+    table = pa.table(columns)
+    with ipc.new_file(workdir / PREDICTIONS_FILE, table.schema) as writer:
+        writer.write_table(table)
     return {
-        "task": spec["task"],
-        "rows": len(data),
-        "metrics": metrics,
-        "segments": segments,
-        "fairness": fairness,
+        "rows": table.num_rows,
+        "classes": classes,
         "duration_s": time.monotonic() - started,
     }
+
+
+def _arrow_values(values: Any) -> Any:
+    import pyarrow as pa
+
+    if values.dtype == object:  # labels as Python objects: str, int, bool
+        return pa.array([_plain(v) for v in values])
+    return pa.array(values)
+
+
+def _plain(value: Any) -> Any:
+    """A class label as JSON data: NumPy scalars become Python ones."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def main(argv: list[str]) -> int:
@@ -292,7 +184,7 @@ def main(argv: list[str]) -> int:
     result_path = workdir / "result.json"
     try:
         _limit_memory(int(request["spec"]["memory_limit_mb"]))
-        result: dict[str, Any] = {"ok": True, "report": evaluate(request, workdir)}
+        result: dict[str, Any] = {"ok": True, "predicted": predict(request, workdir)}
     except ChildError as exc:
         result = {"ok": False, "kind": exc.kind, "message": exc.message}
     except MemoryError:

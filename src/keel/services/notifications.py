@@ -145,6 +145,10 @@ class Notifications:
         authorize(by, Permission.ADMIN)
         return self.store.list_subscriptions()
 
+    def signing_secrets(self) -> list[str]:
+        """Every signing secret, for redacting them from text people read (never shown)."""
+        return self.store.signing_secrets()
+
     def unsubscribe(self, by: Principal, subscription_id: int) -> Subscription:
         """Stop sending to a subscription; its pending deliveries become dead letters."""
         authorize(by, Permission.ADMIN)

@@ -218,9 +218,12 @@ class Playbooks:
                 return f"would fail: {incident.model} has no retraining job"
             if job.kind == "webhook":
                 return f"would emit retrain.requested for the last {job.window_days} days"
+            if job.kind != "command":
+                return "would fail: its command job must be defined again by an admin"
             return (
-                f"would run {' '.join(job.command)} on the last {job.window_days} days "
-                f"(timeout {job.timeout_s}s), then run the gates on the version it registers"
+                f"would run {' '.join(job.command)} in the sandbox on the last "
+                f"{job.window_days} days (timeout {job.timeout_s}s), then run the gates on the "
+                "version it registers"
             )
         if incident.status == IncidentStatus.TRIGGERED:
             return "would stop until a person acknowledges the incident"
@@ -347,14 +350,10 @@ class Playbooks:
                 run = self.retraining.trigger(
                     ACTOR, incident.model, trigger="playbook", incident_id=incident.id
                 )
-                registered = (
-                    f", registered version {run.registered_version}"
-                    if run.registered_version is not None
-                    else ""
-                )
+                # The reason is Keel's own words (redacted); the job's output stays with the team.
                 return (
                     "done" if run.status in ("succeeded", "sent") else "failed",
-                    f"retrain run {run.id} {run.status}{registered}",
+                    f"retrain run {run.id} {run.status}: {run.reason}",
                     {"run_id": run.id, "registered_version": run.registered_version},
                 )
             return "done", f"the incident is {incident.status}: continuing", {}

@@ -2,25 +2,34 @@
 
 A model's job is either
 
-- a **command** template: a list of arguments run as a subprocess (no shell) with a timeout.
+- a **command** template, which **only an admin defines** (it runs code on the server): a list of
+  arguments run in the model sandbox (`keel.services.sandbox`, no shell, no network, none of
+  Keel's data directory, environment or tokens) with a wall-clock timeout and a memory limit.
+  The sandbox sees the window's data file (read-only), the run's output directory (its only
+  writable place, also its cwd) and the ``code_paths`` the admin listed (read-only: the
+  directory holding ``train.py``, say), besides the system and Python installation.
   Placeholders: ``{model}``, ``{data}`` (a Parquet file: the window's labelled predictions of the
-  production version, exported with DuckDB), ``{data_dir}`` (the run's directory, which holds
-  ``{data}``), ``{output_dir}``, ``{window_start}``, ``{window_end}`` (ISO 8601), ``{incident}``
-  (the incident id, or empty) and ``{run}`` (the retrain run id). The same values are in the
-  environment as ``KEEL_RETRAIN_*``. The job writes the trained artifact (one file) to
-  ``{output_dir}``, optionally with ``metadata.json`` (``metrics``, ``params``, ``description``,
-  ``environment``), and Keel registers it as the next version itself: no token is handed to the
-  job, and the version gets its lineage from the run (parent = the production version; params
+  production version, exported with DuckDB), ``{output_dir}``, ``{window_start}``,
+  ``{window_end}`` (ISO 8601), ``{incident}`` (the incident id, or empty) and ``{run}`` (the
+  retrain run id). The same values are in the environment as ``KEEL_RETRAIN_*``. The job writes
+  the trained artifact (one file) to ``{output_dir}``, optionally with ``metadata.json``
+  (``metrics``, ``params``, ``description``, ``environment``), and Keel registers it as the next
+  version itself, with lineage from the run (parent = the production version; params
   ``retrain_run``, ``retrain_incident``, ``retrain_window_start``, ``retrain_window_end``). A job
-  that registers through the SDK instead (with its own ``KEEL_TOKEN``) leaves ``{output_dir}``
-  empty; Keel then records the newest version registered during the run.
-- a **webhook**: Keel emits ``retrain.requested`` through the notifications outbox (signed,
-  retried); the receiver retrains and registers through the API.
+  that writes no artifact has failed.
+- a **webhook**, which the model team's writers may set: Keel emits ``retrain.requested``
+  through the notifications outbox (signed, retried); the receiver retrains and registers
+  through the API.
+
+A command run fails before anything starts when the window holds no labelled predictions. Its
+output is kept (the last `TAIL_CHARS` characters) with secrets redacted
+(`keel.domain.redaction`), and only the model's team (and admins) may read it.
 
 Triggers: a playbook (``retrain`` action, with the incident), a schedule (the worker's
-`run_due`), or a person (`keel retrain MODEL`). Every run is recorded (``retrain_runs``) and
-audited; a version the job registers gets the production version's evaluation data and its
-gates run at once (`Governance.run_gates`).
+`run_due`), or a writer of the team (`keel retrain MODEL`). Every run is recorded
+(``retrain_runs``: status ``succeeded``, ``failed``, ``timed_out`` or ``sent``, with a
+``reason``) and audited; a version the job registers gets the production version's evaluation
+data and its gates run at once (`Governance.run_gates`).
 
 Runs are synchronous: `trigger` returns when the job finished or timed out.
 """
@@ -28,9 +37,9 @@ Runs are synchronous: `trigger` returns when the job finished or timed out.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import string
-import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,24 +47,32 @@ from typing import Any, Protocol
 
 import pyarrow.parquet as pq
 
+from keel.config import ADMIN_TOKEN_FILE
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
+from keel.domain.redaction import redact, secret_values
 from keel.domain.registry import Environment, Lineage, ModelVersion, VersionDraft
 from keel.domain.signature import ColumnRole
-from keel.errors import InvalidInput, KeelError, NotFound
+from keel.errors import Conflict, InvalidInput, KeelError, NotFound, PermissionDenied
 from keel.services.governance import Governance
 from keel.services.registry import Registry
+from keel.services.sandbox import SandboxLimits, SandboxUnavailable, run_sandboxed
 from keel.services.telemetry import Telemetry
 from keel.store.sql.playbooks import RetrainingJob, RetrainRun, SqlPlaybookStore
 
 PLACEHOLDERS = frozenset(
-    {"model", "data", "data_dir", "output_dir", "window_start", "window_end", "incident", "run"}
+    {"model", "data", "output_dir", "window_start", "window_end", "incident", "run"}
 )
 TRIGGERS = frozenset({"playbook", "schedule", "manual"})
+RUNNABLE = frozenset({"command", "webhook"})  # not "unreviewed" (see migration 0012)
 MAX_TIMEOUT_S = 24 * 3600
 MAX_WINDOW_DAYS = 366
+MAX_CODE_PATHS = 20
+MEMORY_MB = (256, 256 * 1024)
 TAIL_CHARS = 4000
 METADATA_FILE = "metadata.json"
+WINDOW_FILE = "window.parquet"
+log = logging.getLogger("keel.retraining")
 
 
 class Emitter(Protocol):
@@ -63,12 +80,17 @@ class Emitter(Protocol):
 
     def emit(self, event_type: str, payload: Mapping[str, Any]) -> list[int]: ...
 
+    def signing_secrets(self) -> list[str]:
+        """The webhook signing secrets, so a job's output never shows one."""
+        ...
+
 
 def _check_command(command: Sequence[str]) -> tuple[str, ...]:
     if not command or not all(isinstance(a, str) and a for a in command):
         raise InvalidInput(
             "The 'command' must be a non-empty list of non-empty arguments, e.g. "
-            '["python", "train.py", "--data", "{data}", "--out", "{output_dir}"].',
+            '["python", "/srv/training/credit/train.py", "--data", "{data}", "--out", '
+            '"{output_dir}"].',
             {"field": "command"},
         )
     for index, argument in enumerate(command):
@@ -90,6 +112,39 @@ def _check_command(command: Sequence[str]) -> tuple[str, ...]:
     return tuple(command)
 
 
+def _check_code_paths(paths: Sequence[str], data_dir: Path) -> tuple[str, ...]:
+    """Absolute, existing paths that neither hold nor sit inside Keel's data directory."""
+    if len(paths) > MAX_CODE_PATHS:
+        raise InvalidInput(
+            f"The 'code_paths' may list at most {MAX_CODE_PATHS} paths.", {"field": "code_paths"}
+        )
+    checked: list[str] = []
+    for index, given in enumerate(paths):
+        field = f"code_paths[{index}]"
+        path = Path(given)
+        if not path.is_absolute():
+            raise InvalidInput(
+                f"{field} must be an absolute path (the sandbox binds it at the same place); "
+                f"got {given!r}.",
+                {"field": field},
+            )
+        resolved = path.resolve()
+        if not resolved.exists():
+            raise InvalidInput(
+                f"{field}: nothing at {given} on the Keel server; give the directory that "
+                "holds the training code.",
+                {"field": field},
+            )
+        if resolved == data_dir or data_dir in resolved.parents or resolved in data_dir.parents:
+            raise InvalidInput(
+                f"{field}: {given} overlaps Keel's data directory {data_dir} (tokens, database), "
+                "which a job may never see; keep training code in a directory of its own.",
+                {"field": field},
+            )
+        checked.append(str(resolved))
+    return tuple(checked)
+
+
 def _tail(text: str) -> str:
     return text[-TAIL_CHARS:]
 
@@ -105,6 +160,8 @@ class Retraining:
         telemetry: Telemetry,
         runs_dir: Path,
         notifications: Emitter | None = None,
+        *,
+        data_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -112,6 +169,8 @@ class Retraining:
         self.telemetry = telemetry
         self.runs_dir = runs_dir
         self.notifications = notifications
+        # Keel's data directory: never visible to a job; its admin token is redacted from output.
+        self.data_dir = (data_dir or runs_dir.parent).resolve()
 
     # -- the job definition ---------------------------------------------------------------------
 
@@ -122,22 +181,42 @@ class Retraining:
         *,
         command: Sequence[str] | None = None,
         webhook: bool = False,
+        code_paths: Sequence[str] = (),
+        memory_mb: int = 4096,
         timeout_s: int = 3600,
         window_days: int = 7,
         schedule_every_s: int | None = None,
     ) -> RetrainingJob:
-        """Define (or replace) the model's retraining job: a ``command`` or a ``webhook``."""
+        """Define (or replace) the model's retraining job: a ``command`` (admins only) or a
+        ``webhook`` (writers of the model's team)."""
         owner = self.registry.get_model(check_name(model, "model"))
         authorize(by, Permission.WRITE, owner.team)
         if (command is not None) == webhook:
             raise InvalidInput(
-                "Give exactly one of 'command' (a subprocess) or 'webhook' (emit "
-                "retrain.requested).",
+                "Give exactly one of 'command' (run in the sandbox; admins only) or 'webhook' "
+                "(emit retrain.requested).",
                 {"field": "command"},
+            )
+        if command is not None and not by.is_admin:
+            raise PermissionDenied(
+                f"Only an admin may define a command retraining job (it runs code on the Keel "
+                f'server); {by.name!r} may set a webhook job instead ({{"webhook": true}}, '
+                f"`keel retraining set {owner.name} --webhook`), or ask an admin to set the "
+                "command.",
+                {"permission": "admin", "team": owner.team, "needs": "admin", "field": "command"},
+            )
+        if webhook and code_paths:
+            raise InvalidInput(
+                "The 'code_paths' belong to a command job; a webhook job runs nothing here.",
+                {"field": "code_paths"},
             )
         if not 1 <= timeout_s <= MAX_TIMEOUT_S:
             raise InvalidInput(
                 f"The 'timeout_s' must be 1-{MAX_TIMEOUT_S} seconds.", {"field": "timeout_s"}
+            )
+        if not MEMORY_MB[0] <= memory_mb <= MEMORY_MB[1]:
+            raise InvalidInput(
+                f"The 'memory_mb' must be {MEMORY_MB[0]}-{MEMORY_MB[1]}.", {"field": "memory_mb"}
             )
         if not 1 <= window_days <= MAX_WINDOW_DAYS:
             raise InvalidInput(
@@ -158,6 +237,8 @@ class Retraining:
                 schedule_every_s=schedule_every_s,
                 updated_by=by.name,
                 updated_at=datetime.now(UTC),
+                code_paths=_check_code_paths(code_paths, self.data_dir),
+                memory_mb=memory_mb,
             )
         )
 
@@ -167,15 +248,24 @@ class Retraining:
         found = self.store.job(name)
         if found is None:
             raise NotFound(
-                f"{name} has no retraining job. Define one with "
-                f"`PUT /api/v1/models/{name}/retraining-job`.",
+                f"{name} has no retraining job. Define one with `keel retraining set {name}` "
+                f"(`PUT /api/v1/models/{name}/retraining-job`).",
                 {"model": name},
             )
         return found
 
-    def runs(self, model: str) -> list[RetrainRun]:
-        """Every retrain run of the model, oldest first."""
-        return self.store.retrain_runs(check_name(model, "model"))
+    def runs(self, by: Principal, model: str) -> list[RetrainRun]:
+        """Every retrain run of the model, oldest first: for the model's team and admins only,
+        since a run's output is the job's own."""
+        owner = self.registry.get_model(check_name(model, "model"))
+        if not by.is_admin and by.role_in(owner.team) is None:
+            raise PermissionDenied(
+                f"The retrain runs of {owner.name} (and their output) are visible to team "
+                f"{owner.team!r} only; {by.name!r} has no role there. Ask an admin for one "
+                "(keel users grant).",
+                {"permission": "read", "team": owner.team, "needs": "viewer"},
+            )
+        return self.store.retrain_runs(owner.name)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -208,6 +298,16 @@ class Retraining:
         pq.write_table(table, path)
         return int(table.num_rows)
 
+    def _secrets(self) -> list[str]:
+        """The values a job's output must never show (patterns are in `redact` itself)."""
+        found = secret_values(os.environ)
+        token_file = self.data_dir / ADMIN_TOKEN_FILE
+        if token_file.is_file():
+            found.append(token_file.read_text(encoding="utf-8").strip())
+        if self.notifications is not None:
+            found.extend(self.notifications.signing_secrets())
+        return found
+
     def trigger(
         self,
         by: Principal,
@@ -226,6 +326,15 @@ class Retraining:
                 {"field": "trigger"},
             )
         job = self.job(owner.name)
+        if job.kind not in RUNNABLE:
+            raise Conflict(
+                f"The command retraining job of {owner.name} was defined by {job.updated_by!r} "
+                "before only admins could define commands, so it does not run. An admin must "
+                f"set it again (`keel retraining set {owner.name} --command ...`), or a writer "
+                f"may replace it with a webhook job (`keel retraining set {owner.name} "
+                "--webhook`).",
+                {"model": owner.name, "kind": job.kind},
+            )
         end = now or datetime.now(UTC)
         start = end - timedelta(days=job.window_days)
         production = self._production(owner.name)
@@ -241,18 +350,16 @@ class Retraining:
         run_dir = Path(run.data_dir)
         output = run_dir / "output"
         output.mkdir(parents=True, exist_ok=True)
-        data = run_dir / "window.parquet"
+        data = run_dir / WINDOW_FILE
+        # The window of the version in production (else the newest version).
+        source = production or self._newest_version(owner.name)
         try:
-            # The window of the version in production (else the newest version).
-            self._export_window(
-                owner.name, production or self._newest_version(owner.name), start, end, data
-            )
+            rows = self._export_window(owner.name, source, start, end, data)
         except KeelError as exc:
-            return self._finish(by, run, "failed", None, f"exporting the window failed: {exc}")
+            return self._finish(by, run, "failed", reason=f"exporting the window failed: {exc}")
         values = {
             "model": owner.name,
             "data": str(data),
-            "data_dir": str(run_dir),
             "output_dir": str(output),
             "window_start": start.isoformat(),
             "window_end": end.isoformat(),
@@ -261,47 +368,64 @@ class Retraining:
         }
         if job.kind == "webhook":
             if self.notifications is None:
-                return self._finish(by, run, "failed", None, "notifications are not configured")
+                return self._finish(by, run, "failed", reason="notifications are not configured")
             self.notifications.emit(
-                "retrain.requested", {**values, "trigger": trigger, "run_id": run.id}
+                "retrain.requested", {**values, "trigger": trigger, "run_id": run.id, "rows": rows}
             )
-            return self._finish(by, run, "sent", None, "retrain.requested emitted")
-        before = self._newest_version(owner.name)
-        argv = [argument.format(**values) for argument in job.command]
-        env = {**os.environ, **{f"KEEL_RETRAIN_{k.upper()}": v for k, v in values.items()}}
-        try:
-            done = subprocess.run(  # argv from the job definition, never a shell
-                argv,
-                cwd=run_dir,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=job.timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode()
-            return self._finish(
-                by, run, "timed_out", None, _tail(out + f"\n[killed after {job.timeout_s}s]")
-            )
-        except OSError as exc:
-            return self._finish(by, run, "failed", None, f"could not start {argv[0]!r}: {exc}")
-        if done.returncode != 0:
-            return self._finish(by, run, "failed", done.returncode, _tail(done.stdout))
-        try:
-            version = self._register(by, owner.name, production, run, output, before)
-        except KeelError as exc:
+            return self._finish(by, run, "sent", reason="retrain.requested emitted")
+        if rows == 0:
+            which = "production version" if production is not None else "newest version"
             return self._finish(
                 by,
                 run,
                 "failed",
-                done.returncode,
-                _tail(done.stdout + f"\nregistering the output failed: {exc.message}"),
+                reason=f"no labelled predictions of {which} {source} between "
+                f"{start.isoformat()} and {end.isoformat()}: nothing to train on, so the "
+                "command did not run",
             )
-        finished = self._finish(by, run, "succeeded", done.returncode, _tail(done.stdout), version)
-        if version is not None:
-            self._prepare_and_gate(by, owner.name, production, version)
+        return self._run_command(by, job, run, values, data, output, production)
+
+    def _run_command(
+        self,
+        by: Principal,
+        job: RetrainingJob,
+        run: RetrainRun,
+        values: Mapping[str, str],
+        data: Path,
+        output: Path,
+        production: int | None,
+    ) -> RetrainRun:
+        argv = [argument.format(**values) for argument in job.command]
+        env = {f"KEEL_RETRAIN_{k.upper()}": v for k, v in values.items()}
+        try:
+            done = run_sandboxed(
+                argv,
+                workdir=output,
+                limits=SandboxLimits(wall_seconds=job.timeout_s, memory_mb=job.memory_mb),
+                readonly=[data, *(Path(p) for p in job.code_paths)],
+                env=env,
+                hide=[self.data_dir],
+            )
+        except SandboxUnavailable as exc:
+            return self._finish(by, run, "failed", reason=exc.message)
+        tail = _tail(redact(done.output.decode("utf-8", errors="replace"), self._secrets()))
+        if done.timed_out:
+            reason = f"killed after {job.timeout_s}s (the job's timeout_s)"
+            return self._finish(by, run, "timed_out", None, tail, reason=reason)
+        if done.returncode != 0:
+            reason = f"the command exited with {done.returncode}"
+            return self._finish(by, run, "failed", done.returncode, tail, reason=reason)
+        try:
+            version = self._register(by, run, output, production)
+        except KeelError as exc:
+            reason = f"registering the output failed: {exc.message}"
+            return self._finish(by, run, "failed", done.returncode, tail, reason=reason)
+        if version is None:
+            reason = f"the job wrote no artifact to {output}"
+            return self._finish(by, run, "failed", done.returncode, tail, reason=reason)
+        reason = f"registered version {version}"
+        finished = self._finish(by, run, "succeeded", done.returncode, tail, version, reason)
+        self._prepare_and_gate(by, run.model, production, version)
         return finished
 
     def _finish(
@@ -309,9 +433,10 @@ class Retraining:
         by: Principal,
         run: RetrainRun,
         status: str,
-        exit_code: int | None,
-        tail: str,
+        exit_code: int | None = None,
+        tail: str = "",
         version: int | None = None,
+        reason: str = "",
     ) -> RetrainRun:
         return self.store.finish_retrain(
             run.id,
@@ -320,21 +445,17 @@ class Retraining:
             output_tail=tail,
             registered_version=version,
             actor=by.name,
+            reason=redact(reason, self._secrets()),
         )
 
     def _register(
-        self,
-        by: Principal,
-        model: str,
-        production: int | None,
-        run: RetrainRun,
-        output: Path,
-        before: int,
+        self, by: Principal, run: RetrainRun, output: Path, production: int | None
     ) -> int | None:
+        """Register the one artifact the job wrote (None when it wrote none)."""
+        model = run.model
         artifacts = sorted(p for p in output.iterdir() if p.is_file() and p.name != METADATA_FILE)
         if not artifacts:
-            newest = self._newest_version(model)
-            return newest if newest > before else None
+            return None
         if len(artifacts) > 1:
             raise InvalidInput(
                 f"The job wrote {len(artifacts)} files to its output directory; write one "
@@ -399,11 +520,15 @@ class Retraining:
         self.governance.run_gates(by, model, version)
 
     def run_due(self, by: Principal, *, now: datetime | None = None) -> list[RetrainRun]:
-        """The schedule trigger: run every scheduled job whose interval has passed."""
+        """The schedule trigger: run every scheduled job whose interval has passed (a command
+        job awaiting an admin's review is skipped, so it never blocks the others)."""
         moment = now or datetime.now(UTC)
         ran: list[RetrainRun] = []
         for job in self.store.scheduled_jobs():
             assert job.schedule_every_s is not None
+            if job.kind not in RUNNABLE:
+                log.warning("retraining job of %s is %s: not run on schedule", job.model, job.kind)
+                continue
             last = self.store.last_retrain(job.model)
             if last is not None and moment - last.started_at < timedelta(
                 seconds=job.schedule_every_s

@@ -75,7 +75,10 @@ def rollback(name: str, body: RollbackIn, backend: BackendDep, caller: Writer) -
     return promotion_out(promotion)
 
 
-@router.put("/models/{name}/retraining-job", summary="Define the model's retraining job")
+@router.put(
+    "/models/{name}/retraining-job",
+    summary="Define the model's retraining job (a command: admins; a webhook: team writers)",
+)
 def set_retraining_job(
     name: str, body: RetrainingJobIn, backend: BackendDep, caller: Writer
 ) -> RetrainingJobOut:
@@ -84,6 +87,8 @@ def set_retraining_job(
         name,
         command=body.command,
         webhook=body.webhook,
+        code_paths=body.code_paths,
+        memory_mb=body.memory_mb,
         timeout_s=body.timeout_s,
         window_days=body.window_days,
         schedule_every_s=body.schedule_every_s,
@@ -102,6 +107,9 @@ def retrain(name: str, body: RetrainIn, backend: BackendDep, caller: Writer) -> 
     return _run_out(run)
 
 
-@router.get("/models/{name}/retrain-runs", summary="Every retrain run of the model")
-def retrain_runs(name: str, backend: BackendDep, _: Reader) -> list[RetrainRunOut]:
-    return [_run_out(r) for r in backend.retraining.runs(name)]
+@router.get(
+    "/models/{name}/retrain-runs",
+    summary="Every retrain run of the model (readers of the model's team and admins)",
+)
+def retrain_runs(name: str, backend: BackendDep, caller: Reader) -> list[RetrainRunOut]:
+    return [_run_out(r) for r in backend.retraining.runs(caller, name)]

@@ -189,6 +189,7 @@ def judge(
     details = base | {
         "task": str(report.task),
         "rows": report.rows,
+        "sandbox": report.sandbox,
         "computed_metrics": computed,
         "segment_metrics": {
             c: {g: dict(v) for g, v in gs.items()} for c, gs in report.segments.items()

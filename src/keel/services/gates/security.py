@@ -5,6 +5,9 @@ Rules:
   safe; its findings are the evidence.
 - The stored bytes must still hash to the address recorded at registration (re-verified on
   every run, so a tampered artifact fails the gate).
+- What loading the artifact does must be known: skops (every type on Keel's trusted list) and ONNX
+  load without running code; pickle flavors run code when loaded, so only inside the model
+  sandbox; anything else (a PyTorch zip, unknown bytes) was not scanned and fails.
 - The artifact must not exceed ``max_artifact_mb``.
 - With ``require_pinned_environment``, the version must record its packages, each with an exact
   version (``1.5.2`` or ``==1.5.2``; not ``>=1.5``, ``~=1.5``, ``1.*``, ``latest`` or empty).
@@ -15,9 +18,11 @@ from __future__ import annotations
 import re
 
 from keel.domain.evaluation import ScanReport
+from keel.domain.model_formats import CODE_FREE_FLAVORS, PICKLE_FLAVORS, loading_note
 from keel.domain.policy import SecurityPolicy
 from keel.domain.registry import ModelVersion
 from keel.services.gates import Check, Verdict, from_checks
+from keel.services.sandbox import mechanism
 
 _EXACT = re.compile(r"^(===?)?\s*[0-9][0-9A-Za-z.+!_-]*$")
 
@@ -62,16 +67,38 @@ def _scan(scan: ScanReport | None, sha256: str) -> Check:
     )
 
 
+def _loading(version: ModelVersion, problem: str | None) -> Check:
+    flavor = version.artifact.flavor
+    note = loading_note(flavor)
+    values = {"flavor": str(flavor), "loading": note}
+    if flavor in PICKLE_FLAVORS:
+        values["sandbox"] = mechanism()
+        return Check("loading", True, f"{flavor}: {note} ({mechanism()})", values)
+    if flavor in CODE_FREE_FLAVORS and problem is None:
+        return Check("loading", True, f"{flavor}: {note}", values)
+    if problem is not None:
+        return Check("loading", False, problem, values)
+    return Check(
+        "loading",
+        False,
+        f"the artifact is neither skops, ONNX nor a pickle Keel scanned ({note}); save the "
+        "model with skops (scikit-learn) or as ONNX and register a new version",
+        values,
+    )
+
+
 def judge(
     policy: SecurityPolicy,
     *,
     version: ModelVersion,
     scan: ScanReport | None,
     hash_problem: str | None,
+    loading_problem: str | None = None,
 ) -> Verdict:
-    """The security gate's verdict; ``hash_problem`` is why re-verification failed, or None."""
+    """The security gate's verdict; ``hash_problem`` is why re-verification failed, or None;
+    ``loading_problem`` why a code-free format would not load safely (untrusted skops types)."""
     artifact = version.artifact
-    checks = [_scan(scan, artifact.sha256)]
+    checks = [_scan(scan, artifact.sha256), _loading(version, loading_problem)]
     checks.append(
         Check(
             "hash re-verification",

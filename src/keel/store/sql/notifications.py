@@ -139,6 +139,11 @@ class SqlNotificationStore:
             ).all()
         return [_subscription(r) for r in rows]
 
+    def signing_secrets(self) -> list[str]:
+        """Every subscription's signing secret (removed ones too: old signatures stay valid)."""
+        with read_transaction(self._engine) as conn:
+            return list(conn.execute(select(webhook_subscriptions.c.secret)).scalars().all())
+
     def remove_subscription(self, subscription_id: int, actor: str) -> Subscription:
         """Stop sending to a subscription; its pending deliveries become dead letters."""
         now = _now()

@@ -58,13 +58,15 @@ class PlaybookRun:
 @dataclass(frozen=True)
 class RetrainingJob:
     model: str
-    kind: str  # command | webhook
+    kind: str  # command | webhook | unreviewed (a command defined before admins alone could)
     command: tuple[str, ...]
     timeout_s: int
     window_days: int
     schedule_every_s: int | None
     updated_by: str
     updated_at: datetime
+    code_paths: tuple[str, ...] = ()
+    memory_mb: int = 4096
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class RetrainRun:
     exit_code: int | None
     output_tail: str
     registered_version: int | None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ def _retrain_run(row: Any) -> RetrainRun:
         finished_at=None if row.finished_at is None else codec.utc(row.finished_at),
         exit_code=row.exit_code,
         output_tail=row.output_tail,
+        reason=row.reason,
         registered_version=row.registered_version,
     )
 
@@ -336,6 +340,8 @@ class SqlPlaybookStore:
             schedule_every_s=row.schedule_every_s,
             updated_by=row.updated_by,
             updated_at=codec.utc(row.updated_at),
+            code_paths=tuple(row.code_paths),
+            memory_mb=row.memory_mb,
         )
 
     def put_job(self, job: RetrainingJob) -> RetrainingJob:
@@ -348,6 +354,8 @@ class SqlPlaybookStore:
             "schedule_every_s": job.schedule_every_s,
             "updated_by": job.updated_by,
             "updated_at": _now(),
+            "code_paths": list(job.code_paths),
+            "memory_mb": job.memory_mb,
         }
         with write_transaction(self._engine) as conn:
             model_id = self._model_id(conn, job.model)
@@ -374,6 +382,8 @@ class SqlPlaybookStore:
                     "timeout_s": job.timeout_s,
                     "window_days": job.window_days,
                     "schedule_every_s": job.schedule_every_s,
+                    "code_paths": list(job.code_paths),
+                    "memory_mb": job.memory_mb,
                 },
             )
             row = conn.execute(
@@ -468,6 +478,7 @@ class SqlPlaybookStore:
         output_tail: str,
         registered_version: int | None,
         actor: str,
+        reason: str = "",
     ) -> RetrainRun:
         with write_transaction(self._engine) as conn:
             conn.execute(
@@ -478,6 +489,7 @@ class SqlPlaybookStore:
                     exit_code=exit_code,
                     output_tail=output_tail,
                     registered_version=registered_version,
+                    reason=reason,
                     finished_at=_now(),
                 )
             )
@@ -493,6 +505,7 @@ class SqlPlaybookStore:
                     "status": status,
                     "exit_code": exit_code,
                     "registered_version": registered_version,
+                    "reason": reason,
                     "incident_id": row.incident_id,
                 },
             )

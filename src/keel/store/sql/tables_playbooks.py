@@ -1,4 +1,4 @@
-"""Playbook, rollback and retraining tables (migration 0010)."""
+"""Playbook, rollback and retraining tables (migrations 0010, 0012)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ retraining_jobs = Table(
     Column("schedule_every_s", Integer, nullable=True),
     Column("updated_by", String(256), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("code_paths", JSON, nullable=False, server_default="[]"),  # 0012
+    Column("memory_mb", Integer, nullable=False, server_default="4096"),  # 0012
 )
 
 retrain_runs = Table(
@@ -84,4 +86,5 @@ retrain_runs = Table(
     Column("exit_code", Integer, nullable=True),
     Column("output_tail", Text, nullable=False),
     Column("registered_version", Integer, nullable=True),
+    Column("reason", Text, nullable=False, server_default=""),  # 0012
 )
