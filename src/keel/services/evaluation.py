@@ -31,6 +31,7 @@ from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
 from keel.services.registry import Registry
+from keel.services.scanning import current_report
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
@@ -167,8 +168,9 @@ class Evaluation:
         self.max_dataset_bytes = max_dataset_bytes
 
     def scan_report(self, sha256: str) -> ScanReport | None:
-        """The stored security scan of the artifact with this SHA-256, if any."""
-        return self.store.get_scan(sha256)
+        """The stored security scan of the artifact with this SHA-256, if any (one by older
+        scanner rules counts as unsafe)."""
+        return current_report(self.store.get_scan(sha256))
 
     def dataset(self, model: str, version: int) -> EvaluationDataset | None:
         """The evaluation dataset attached to a version, if any (`NotFound` for no version)."""
@@ -248,7 +250,7 @@ class Evaluation:
         return EvaluationReport.from_dict(result)
 
     def _check_safe(self, found: ModelVersion) -> None:
-        report = self.store.get_scan(found.artifact.sha256)
+        report = self.scan_report(found.artifact.sha256)
         details = {"model": found.model, "version": found.version, "sha256": found.artifact.sha256}
         if report is None:
             raise UnsafeArtifact(
