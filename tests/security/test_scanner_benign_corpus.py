@@ -136,4 +136,3 @@ def test_common_models_scan_safe_and_load_as_scanned(name: str, save: str) -> No
     loaded = _load(data, flavor)
     method = "predict" if hasattr(model, "predict") else "transform"
     np.testing.assert_allclose(getattr(loaded, method)(features), getattr(model, method)(features))
-
