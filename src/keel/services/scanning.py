@@ -209,14 +209,16 @@ def _scan_pickle(data: bytes, *, joblib: bool) -> list[ScanFinding]:
         findings += gate
         findings += _fickling(stream, stream_allowed)
         allowed |= stream_allowed
-    if allowed:
-        findings.append(
-            ScanFinding(
-                SAFE,
-                "Names only allowed globals (model-state classes and reviewed reconstructors): "
-                + ", ".join(sorted({g.dotted for g in allowed})),
-            )
+    names = ", ".join(sorted({g.dotted for g in allowed}))
+    if all(f.severity == SAFE for f in findings):
+        summary = (
+            f"Names only allowed globals (model-state classes and reviewed reconstructors): {names}"
+            if allowed
+            else "Names no globals at all: plain Python values."
         )
+        findings.append(ScanFinding(SAFE, summary))
+    elif allowed:
+        findings.append(ScanFinding(SAFE, f"The globals on the allowlist it also names: {names}"))
     return findings
 
 
