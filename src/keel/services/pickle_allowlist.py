@@ -43,7 +43,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from functools import cache
+from functools import cache, lru_cache
 
 # (module, name) pairs read and judged harmless with any arguments a pickle can build.
 REVIEWED: frozenset[tuple[str, str]] = frozenset(
@@ -180,7 +180,7 @@ def _denied_classes() -> tuple[type, ...]:
     return tuple(cls for cls in map(_resolve, DENIED_CLASSES) if cls is not None)
 
 
-@cache
+@lru_cache(maxsize=4096)  # bounded: the keys come from uploaded files
 def is_state_class(module: str, name: str) -> bool:
     """Rule 2: a model-state class of scikit-learn, NumPy or SciPy, defined at this name."""
     parts = module.split(".")
