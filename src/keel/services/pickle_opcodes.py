@@ -257,7 +257,7 @@ class _Stack:
                 "all protocol 2 needs to write bytes"
             )
         obj = _Obj(made_by, opcode, args)
-        if made_by == _NUMPY_DTYPE:
+        if made_by == _NUMPY_DTYPE and self.joblib:  # only joblib needs its size
             _make_dtype(obj)
         return obj
 
@@ -381,7 +381,7 @@ class _Stack:
             target.state = {**target.state, **state}
         else:
             target.state = state
-        if target.made_by == _NUMPY_DTYPE:
+        if target.made_by == _NUMPY_DTYPE and self.joblib:
             _make_dtype(target)
 
     @staticmethod
