@@ -79,7 +79,7 @@ def test_attach_csv_and_dataframe_through_the_sdk(
     assert (from_frame.format, from_frame.rows) == ("parquet", 80)
     assert sdk.evaluation_data("churn", version).sha256 == from_frame.sha256
     scan = sdk.scan_report("churn", version)
-    assert scan.safe and scan.scanner == "fickling"
+    assert scan.safe and scan.scanner == "keel"
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import io
-import itertools
 import os
 import pickle
 from dataclasses import dataclass
@@ -96,19 +94,28 @@ class RunsCommand:
         return (os.system, (self.command,))
 
 
-class LoopsForever:
-    """Unpickling runs ``deque(count(), maxlen=0)``: an endless loop in C, no memory growth.
-    Only standard-library globals, which fickling judges safe: only a time limit stops it."""
+class _StridedZeros:
+    """Unpickling builds a 10^12-element float array over 8 bytes (stride 0): no memory."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (collections.deque, (itertools.count(), 0))
+        return (np.ndarray, ((10**12,), "f8", b"\0" * 8, 0, (0,)))
+
+
+class LoopsForever:
+    """Unpickling runs ``frozenset(<10^12 equal floats>)``: days of work in C at constant memory.
+    Only globals on the scanner's allowlist (``numpy.ndarray``, ``builtins.frozenset``), so the
+    scan passes: only a time limit stops it."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (frozenset, (_StridedZeros(),))
 
 
 class AllocatesTooMuch:
-    """Unpickling allocates a 3.2 GB NumPy array (numpy.ones passes the scan's allowlist)."""
+    """Unpickling fills a 3.2 GB ``bytearray`` with zeros (``builtins.bytearray`` passes the
+    scanner's allowlist)."""
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (np.ones, ((20000, 20000),))
+        return (bytearray, (3_200_000_000,))
 
 
 def trapped_model(trap: object) -> bytes:

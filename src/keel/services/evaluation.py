@@ -34,6 +34,7 @@ from keel.services.evaluation_scoring import score
 from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
+from keel.services.scanning import current_report
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
@@ -176,8 +177,9 @@ class Evaluation:
         self.max_dataset_bytes = max_dataset_bytes
 
     def scan_report(self, sha256: str) -> ScanReport | None:
-        """The stored security scan of the artifact with this SHA-256, if any."""
-        return self.store.get_scan(sha256)
+        """The stored security scan of the artifact with this SHA-256, if any (one by older
+        scanner rules counts as unsafe)."""
+        return current_report(self.store.get_scan(sha256))
 
     def dataset(self, model: str, version: int) -> EvaluationDataset | None:
         """The evaluation dataset attached to a version, if any (`NotFound` for no version)."""
@@ -294,7 +296,7 @@ class Evaluation:
         return untrusted_message(untrusted) if untrusted else None
 
     def _check_safe(self, found: ModelVersion) -> None:
-        report = self.store.get_scan(found.artifact.sha256)
+        report = self.scan_report(found.artifact.sha256)
         details = {"model": found.model, "version": found.version, "sha256": found.artifact.sha256}
         if report is None:
             raise UnsafeArtifact(

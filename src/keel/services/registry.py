@@ -6,7 +6,7 @@ import hashlib
 import io
 from typing import BinaryIO
 
-from keel.domain.flavor import detect_flavor
+from keel.domain.flavor import ACCEPTED_FORMATS, data_format, detect_flavor
 from keel.domain.lifecycle import GOVERNED_STATUSES, VersionStatus
 from keel.domain.names import check_alias, check_name
 from keel.domain.permissions import Permission, Principal, authorize
@@ -154,6 +154,14 @@ class Registry:
                     {"field": "artifact", "expected": declared_sha256, "received": received},
                 )
         head = upload.read(_FLAVOR_SCAN_BYTES)
+        recognised = data_format(head, filename)
+        if recognised is not None:  # refused before anything is stored
+            raise InvalidInput(
+                f"The artifact is a {recognised} file, not a model. Upload the model itself: "
+                + "; ".join(ACCEPTED_FORMATS)
+                + ". Evaluation data is attached with 'keel eval-data attach'.",
+                {"field": "artifact", "detected": recognised, "accepted": list(ACCEPTED_FORMATS)},
+            )
         stored = self.artifacts.put(
             io.BufferedReader(_Rejoined(head, upload)), max_bytes=self.max_artifact_bytes
         )

@@ -61,26 +61,34 @@ class SqlEvaluationStore:
         return None if row is None else _scan(row)
 
     def save_scan(self, report: ScanReport, actor: str) -> ScanReport:
-        """Record ``report`` unless its artifact was scanned already; return the stored one."""
+        """Record ``report`` unless its artifact was scanned already by the same scanner version
+        (then return the stored one); a report by another scanner version is replaced."""
+        values = {
+            "scanner": report.scanner,
+            "scanner_version": report.scanner_version,
+            "safe": report.safe,
+            "findings": [{"severity": f.severity, "message": f.message} for f in report.findings],
+            "scanned_at": report.scanned_at,
+        }
         try:
             with write_transaction(self._engine) as conn:
                 row = conn.execute(
                     select(artifact_scans).where(artifact_scans.c.sha256 == report.sha256)
                 ).first()
-                if row is not None:
-                    return _scan(row)
-                conn.execute(
-                    artifact_scans.insert().values(
-                        sha256=report.sha256,
-                        scanner=report.scanner,
-                        scanner_version=report.scanner_version,
-                        safe=report.safe,
-                        findings=[
-                            {"severity": f.severity, "message": f.message} for f in report.findings
-                        ],
-                        scanned_at=report.scanned_at,
+                stored = None if row is None else _scan(row)
+                if stored is not None and (stored.scanner, stored.scanner_version) == (
+                    report.scanner,
+                    report.scanner_version,
+                ):
+                    return stored
+                if stored is None:
+                    conn.execute(artifact_scans.insert().values(sha256=report.sha256, **values))
+                else:
+                    conn.execute(
+                        artifact_scans.update()
+                        .where(artifact_scans.c.sha256 == report.sha256)
+                        .values(**values)
                     )
-                )
                 audit.append(
                     conn,
                     actor=actor,
