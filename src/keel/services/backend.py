@@ -86,6 +86,7 @@ class Backend:
         # Monitors create their default alert rules; each window's points are evaluated.
         monitoring = Monitoring(SqlMonitoringStore(engine), registry, telemetry)
         monitoring.on_created(alerts.on_monitor_created)
+        monitoring.on_deleted(alerts.on_monitor_deleted)
         monitoring.on_points(alerts.on_points)
         notification_store = SqlNotificationStore(engine)
         notifications = Notifications(

@@ -31,6 +31,8 @@ log = logging.getLogger("keel.monitoring")
 # Hooks: after a monitor is created, and after a run stored a window's points (alert rules).
 MonitorHook = Callable[[Principal, Monitor], None]
 PointsHook = Callable[[Principal, Sequence[MetricPoint]], None]
+# After a monitor is deleted: the deleted monitor and the model's remaining monitors.
+DeletedHook = Callable[[Principal, Monitor, Sequence[Monitor]], None]
 LIVE_ALIAS = "production"
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
@@ -59,10 +61,15 @@ class Monitoring:
         self.telemetry = telemetry
         self._created_hooks: list[MonitorHook] = []
         self._points_hooks: list[PointsHook] = []
+        self._deleted_hooks: list[DeletedHook] = []
 
     def on_created(self, hook: MonitorHook) -> None:
         """Call ``hook(by, monitor)`` after a monitor is created (default alert rules)."""
         self._created_hooks.append(hook)
+
+    def on_deleted(self, hook: DeletedHook) -> None:
+        """Call ``hook(by, monitor, remaining)`` after a monitor is deleted (its default rules)."""
+        self._deleted_hooks.append(hook)
 
     def on_points(self, hook: PointsHook) -> None:
         """Call ``hook(by, points)`` after each window's points are stored (alert rules)."""
@@ -142,10 +149,15 @@ class Monitoring:
         return self.store.update_monitor(changed.scheduled(_utc(now)), by.name)
 
     def delete(self, by: Principal, monitor_id: int) -> Monitor:
-        """Remove a monitor; the points it recorded stay in the model's series. Audited."""
+        """Remove a monitor and the default alert rules it created; the points it recorded stay
+        in the model's series. Audited."""
         current = self.store.get_monitor(monitor_id)
         self._writable(by, current.model)
-        return self.store.delete_monitor(monitor_id, by.name)
+        deleted = self.store.delete_monitor(monitor_id, by.name)
+        remaining = self.store.list_monitors(current.model)
+        for hook in self._deleted_hooks:
+            hook(by, deleted, remaining)
+        return deleted
 
     # -- runs ----------------------------------------------------------------------------------
 
