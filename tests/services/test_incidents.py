@@ -262,6 +262,7 @@ def test_deleting_a_monitor_removes_its_default_rules_but_not_user_rules(
         ANA, "churn", [{"name": "first-operations", "check": "operations", "severity": "P1"}]
     )
 
+    assert first.id is not None and second.id is not None
     backend.monitoring.delete(ANA, first.id)
     # The drift rule is still needed by the second monitor, which inherits it.
     by_name = {r.name: r for r in backend.alerts.list_rules("churn")}

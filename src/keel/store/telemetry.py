@@ -183,6 +183,19 @@ class TelemetryFiles:
             None if end is None else _day(end),
         )
 
+    def all_prediction_files(self, model: str, since: datetime | None = None) -> list[str]:
+        """Prediction files of every version of ``model`` whose partition may hold rows at or
+        after ``since``."""
+        base = self.predictions_dir(model)
+        if not base.is_dir():
+            return []
+        first = None if since is None else _day(since)
+        return [
+            path
+            for version in sorted(base.glob("version=*"))
+            for path in self._dated_files(version, first, None)
+        ]
+
     def label_files(self, model: str) -> list[str]:
         return self._dated_files(self.labels_dir(model), None, None)
 
