@@ -30,6 +30,7 @@ from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.leftovers import workdir_prefix
 from keel.services.registry import Registry
 from keel.store.sql.evaluation import SqlEvaluationStore
 
@@ -231,7 +232,7 @@ class Evaluation:
                 f"`keel eval-data attach {model} {data_version} FILE`.",
                 {"model": model, "version": data_version, "cause": "no_data"},
             )
-        with tempfile.TemporaryDirectory(prefix="keel-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=workdir_prefix("eval")) as tmp:
             workdir = Path(tmp)
             self._copy(found.artifact.sha256, workdir / "model.bin")
             self._copy(dataset.sha256, workdir / "data.bin")

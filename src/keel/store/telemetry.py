@@ -15,6 +15,7 @@ duplicating its rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -226,6 +227,21 @@ class TelemetryFiles:
             f"WHERE {TIMESTAMP} >= $start AND {TIMESTAMP} < $end ORDER BY {TIMESTAMP}",
             {"files": files, "start": start, "end": end},
         )
+
+    # -- leftovers -----------------------------------------------------------------------------
+
+    def remove_leftovers(self, before: datetime) -> list[str]:
+        """Delete the hidden ``.part-*.tmp`` files a killed writer left in any partition, last
+        written before ``before``; finished ``part-*.parquet`` files are never touched."""
+        if not self.root.is_dir():
+            return []
+        removed: list[str] = []
+        for path in self.root.rglob(f"{_TMP_PREFIX}*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+                    removed.append(str(path))
+        return removed
 
     # -- retention -----------------------------------------------------------------------------
 
