@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from keel.config import Settings
 from keel.domain.alerts import AlertRule, Comparison
 from keel.domain.incidents import IncidentStatus
 from keel.domain.monitoring import Check, MetricPoint, Monitor, Schedule, Status
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.registry import Model, VersionDraft
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
+from keel.errors import InvalidInput
 from keel.services.backend import Backend
 from keel.worker.loop import Worker
 from keel.worker.monitors import WORKER, monitor_job
@@ -156,3 +159,19 @@ def test_labels_for_a_window_not_judged_yet_mark_nothing(backend: Backend) -> No
     log_hour(backend, T0, "a")
     log_labels(backend, "a")
     assert backend.monitoring.store.relabelled() == []
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "a week"])
+def test_a_bad_label_horizon_is_refused_naming_the_variable(raw: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="KEEL_LABEL_HORIZON_DAYS"):
+        Settings.load(data_dir=tmp_path, env={"KEEL_LABEL_HORIZON_DAYS": raw})
+
+
+def test_the_label_horizon_comes_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.load(data_dir=tmp_path, env={"KEEL_LABEL_HORIZON_DAYS": "3"})
+    opened = Backend.open(settings)
+    try:
+        assert opened.monitoring.label_horizon == timedelta(days=3)
+    finally:
+        opened.close()
+    assert Settings.load(data_dir=tmp_path, env={}).label_horizon_days == 7
