@@ -13,6 +13,7 @@ Precedence: explicit argument > environment variable > default.
 | telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 | webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
+| late-label horizon   | ``KEEL_LABEL_HORIZON_DAYS`` | 7 (windows re-judged for labels) |
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+DEFAULT_LABEL_HORIZON_DAYS = 7
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -111,6 +113,7 @@ class Settings:
     telemetry_dir: Path | None = None  # None: <data dir>/telemetry
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    label_horizon_days: int = DEFAULT_LABEL_HORIZON_DAYS
 
     @property
     def telemetry_path(self) -> Path:
@@ -151,5 +154,8 @@ class Settings:
             max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             webhook_max_attempts=_int_env(
                 env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, unit="attempts"
+            ),
+            label_horizon_days=_int_env(
+                env, "KEEL_LABEL_HORIZON_DAYS", DEFAULT_LABEL_HORIZON_DAYS, unit="days"
             ),
         )

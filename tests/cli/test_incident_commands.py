@@ -3,16 +3,20 @@ postmortem` as a person or a script runs them."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import Result
 
+from keel.cli.incidents import stats_table
 from keel.domain.incidents import Severity
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.registry import Model
+from keel.schemas.incidents import IncidentStatsOut
 from keel.services.backend import Backend
 
 Keel = Callable[..., Result]
@@ -102,3 +106,40 @@ def test_incident_lifecycle_from_the_terminal(
         "status",
         "postmortem",
     ]
+
+
+def test_incident_stats_for_a_model_a_team_and_everything(
+    keel_cli: Keel, keel_backend: Backend, churn: str
+) -> None:
+    empty = json.loads(ok(keel_cli("incidents", "stats", "--model", "churn", "--json")).stdout)
+    assert (empty["incidents"], empty["mtta_seconds"], empty["mttr_seconds"]) == (0, None, None)
+
+    first, _ = keel_backend.incidents.trigger(
+        ADMIN, key="r:churn:1", model="churn", version=1, title="AUC fell", severity=Severity.P2
+    )
+    keel_backend.incidents.trigger(
+        ADMIN, key="r:churn:2", model="churn", version=1, title="Drift", severity=Severity.P3
+    )
+    keel_backend.incidents.acknowledge(ADMIN, first.id)
+    keel_backend.incidents.resolve(ADMIN, first.id)
+
+    stats = json.loads(ok(keel_cli("incidents", "stats", "--team", "risk", "--json")).stdout)
+    assert (stats["team"], stats["model"]) == ("risk", None)
+    assert (stats["incidents"], stats["open"], stats["acknowledged"], stats["resolved"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert stats["mtta_seconds"] is not None and stats["mttr_seconds"] is not None
+    everything = json.loads(ok(keel_cli("incidents", "stats")).stdout)  # a pipe gets JSON
+    assert everything["incidents"] == 2
+
+    seen = Console(file=io.StringIO(), width=100)
+    seen.print(stats_table(IncidentStatsOut.model_validate(stats)))
+    table = seen.file.getvalue()  # type: ignore[attr-defined]
+    assert "team risk" in table and "MTTR (mean time to resolve)" in table
+    assert "0s" in table  # seconds in the table, as a person reads them
+
+    unknown = keel_cli("incidents", "stats", "--model", "nope")
+    assert unknown.exit_code == 1 and "nope" in unknown.output

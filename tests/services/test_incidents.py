@@ -221,3 +221,63 @@ def test_rules_are_validated_applied_by_name_and_audited(backend: Backend) -> No
     assert sorted(actions) == sorted(
         ["alert_rule.create", "alert_rule.update", "alert_rule.create", "alert_rule.delete"]
     )
+
+
+def test_two_monitors_over_one_drifting_column_open_one_incident(backend: Backend) -> None:
+    hourly = backend.monitoring.create(
+        ANA, Monitor(model="churn", name="hourly", checks=(Check.DRIFT,))
+    )
+    audit = backend.monitoring.create(
+        ANA, Monitor(model="churn", name="audit", checks=(Check.DRIFT, Check.OPERATIONS))
+    )
+    # The second monitor adds only the rule for a signal no rule reads yet.
+    rules = backend.alerts.list_rules("churn")
+    assert [(r.name, r.monitor_id) for r in rules] == [
+        ("hourly-drift", hourly.id),
+        ("audit-operations", audit.id),
+    ]
+    for i in range(3):
+        log_hour(backend, T0 + i * HOUR, shift=3.0)
+        run_hour(backend, T0 + i * HOUR)
+    assert {p.monitor_id for p in backend.monitoring.series("churn", Check.DRIFT)} == {
+        hourly.id,
+        audit.id,
+    }
+    (incident,) = backend.incidents.list(model="churn")
+    assert incident.check == "drift" and incident.status == IncidentStatus.TRIGGERED
+
+
+def test_deleting_a_monitor_removes_its_default_rules_but_not_user_rules(
+    backend: Backend,
+) -> None:
+    first = backend.monitoring.create(
+        ANA, Monitor(model="churn", name="first", checks=(Check.DRIFT, Check.OPERATIONS))
+    )
+    second = backend.monitoring.create(
+        ANA, Monitor(model="churn", name="second", checks=(Check.DRIFT,))
+    )
+    mine = backend.alerts.create_rule(
+        ANA, AlertRule(model="churn", name="income-psi", check=Check.DRIFT, column="income")
+    )
+    # Editing a default rule makes it the editor's own.
+    backend.alerts.apply(
+        ANA, "churn", [{"name": "first-operations", "check": "operations", "severity": "P1"}]
+    )
+
+    assert first.id is not None and second.id is not None
+    backend.monitoring.delete(ANA, first.id)
+    # The drift rule is still needed by the second monitor, which inherits it.
+    by_name = {r.name: r for r in backend.alerts.list_rules("churn")}
+    assert sorted(by_name) == ["first-drift", "first-operations", "income-psi"]
+    assert by_name["first-drift"].monitor_id == second.id
+    assert by_name["first-operations"].monitor_id is None
+    assert by_name["income-psi"].id == mine.id
+
+    backend.monitoring.delete(ANA, second.id)
+    assert sorted(r.name for r in backend.alerts.list_rules("churn")) == [
+        "first-operations",
+        "income-psi",
+    ]
+    events = backend.audit.events(ADMIN, action="alert_rule.delete")
+    deleted = [e for e in events if e.details.get("monitor_deleted")]
+    assert [e.details["name"] for e in deleted] == ["first-drift"]

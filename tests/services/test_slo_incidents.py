@@ -69,3 +69,49 @@ def test_an_error_burst_pages_once_and_clean_traffic_resolves_it(backend: Backen
     resolved = backend.incidents.get(opened.id)
     assert resolved.status == IncidentStatus.RESOLVED
     assert backend.incidents.open_incident(f"slo:{slo.id}:churn") is None
+
+
+def incident_webhooks(backend: Backend) -> list[str]:
+    return [d.event_type for d in backend.notifications.deliveries(limit=1000)]
+
+
+def test_an_unchanged_ticket_notifies_once_over_many_checks(backend: Backend) -> None:
+    backend.notifications.subscribe(
+        ADMIN, url="http://127.0.0.1:9/hook", events=["incident.*"], secret="s" * 16
+    )
+    slo = backend.slos.create(
+        ADMIN, "churn", name="availability", kind="availability", objective=0.999
+    )
+    # 3 errors in 1,000 requests burns at 3x: the 3d/6h ticket fires, neither page does.
+    log_requests(backend, T0, rows=1000, errors=3)
+    for minute in range(12):
+        status = backend.slos.evaluate(ADMIN, slo.id, now=T0 + timedelta(minutes=minute))
+        assert status.firing_rules == ("ticket 1x over 3d/6h",)
+    ticket = backend.incidents.open_incident(f"slo:{slo.id}:churn")
+    assert ticket is not None and ticket.severity == Severity.P4
+    assert [e.kind for e in ticket.timeline] == ["alert", "status"]
+    assert incident_webhooks(backend) == ["incident.triggered"]
+
+    # A change of which rules fire (a page now fires as well) is news: one more entry, one webhook.
+    page_at = T0 + timedelta(minutes=20)
+    log_requests(backend, page_at, rows=1000, errors=100)
+    for minute in range(5):
+        backend.slos.evaluate(ADMIN, slo.id, now=page_at + timedelta(minutes=minute))
+    escalated = backend.incidents.get(ticket.id)
+    alerts = [e for e in escalated.timeline if e.kind == "alert"]
+    assert len(alerts) == 2
+    assert alerts[-1].details["severity"] == "P1"
+    assert alerts[-1].details["firing_rules"][0] == "page 14.4x over 1h/5m"
+    assert incident_webhooks(backend) == ["incident.updated", "incident.triggered"]
+
+    # Resolution is news too, once.
+    later = T0 + timedelta(days=4)
+    log_requests(backend, later, rows=500, errors=0)
+    for minute in range(3):
+        backend.slos.evaluate(ADMIN, slo.id, now=later + timedelta(minutes=minute))
+    assert backend.incidents.get(ticket.id).status == IncidentStatus.RESOLVED
+    assert incident_webhooks(backend) == [
+        "incident.resolved",
+        "incident.updated",
+        "incident.triggered",
+    ]

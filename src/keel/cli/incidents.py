@@ -1,5 +1,5 @@
 """`keel alerts ...` (alert rules, from flags or a YAML file) and `keel incidents ...` (list,
-show, acknowledge, resolve, comment, post-mortem)."""
+show, acknowledge, resolve, comment, post-mortem, response-time stats)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ from rich.table import Table
 from keel.cli import output
 from keel.cli.registry import JsonFlag, connected
 from keel.errors import InvalidInput
-from keel.schemas.incidents import AlertRuleOut, IncidentOut
+from keel.schemas.incidents import AlertRuleOut, IncidentOut, IncidentStatsOut
 
 alerts_app = typer.Typer(
     help="Alert rules: which metric points open incidents, after how many windows.",
     no_args_is_help=True,
 )
 incidents_app = typer.Typer(
-    help="Incidents: list, show, acknowledge, resolve, comment, post-mortem.",
+    help="Incidents: list, show, acknowledge, resolve, comment, post-mortem, stats.",
     no_args_is_help=True,
 )
 
@@ -267,3 +267,56 @@ def incidents_postmortem(
             raise InvalidInput(f"No post-mortem file at {file}.", {"field": "file"})
         incident = keel.set_postmortem(incident_id, file.read_text(encoding="utf-8"))
     output.show(as_json, incident, lambda: incident_view(incident))
+
+
+def _duration(seconds: float | None) -> str:
+    """``-`` when there is nothing to average, else e.g. ``42s``, ``12m 5s``, ``3h 20m``.
+
+    >>> _duration(None), _duration(42.4), _duration(725), _duration(12_000)
+    ('-', '42s', '12m 5s', '3h 20m')
+    """
+    if seconds is None:
+        return "-"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def stats_table(stats: IncidentStatsOut) -> Table:
+    scope = " ".join(
+        part
+        for part in (
+            f"model {stats.model}" if stats.model else "",
+            f"team {stats.team}" if stats.team else "",
+        )
+        if part
+    )
+    table = Table(title=f"Incident response ({scope or 'all incidents'})", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for name, value in (
+        ("incidents", str(stats.incidents)),
+        ("open", str(stats.open)),
+        ("acknowledged", str(stats.acknowledged)),
+        ("resolved", str(stats.resolved)),
+        ("MTTA (mean time to acknowledge)", _duration(stats.mtta_seconds)),
+        ("MTTR (mean time to resolve)", _duration(stats.mttr_seconds)),
+    ):
+        table.add_row(name, value)
+    return table
+
+
+@incidents_app.command("stats")
+def incidents_stats(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option(help="Only this model's incidents.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only this team's models' incidents.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Incident counts and MTTA/MTTR, for a model, a team, or every incident."""
+    with connected(ctx) as keel:
+        stats = keel.incident_stats(model=model, team=team)
+    output.show(as_json, stats, lambda: stats_table(stats))

@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -43,12 +44,17 @@ def up(
 
     from keel.server import build_app
     from keel.services.backend import Backend
+    from keel.services.leftovers import remove_leftovers
     from keel.store import migrate
     from keel.worker.loop import Worker, scheduled_jobs
 
+    started = datetime.now(UTC)
     settings = Settings.load(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = Backend.open(settings)
+    removed = remove_leftovers(backend.registry.artifacts, backend.telemetry.files, started)
+    if removed:
+        err.print(f"Removed {len(removed)} temporary files left by a stopped Keel.")
     if settings.embedded:
         backend.migrate()
     elif migrate.current_revision(backend.engine) != migrate.head_revision():

@@ -101,6 +101,12 @@ class AlertRule:
                 {"field": "version"},
             )
 
+    @property
+    def series(self) -> tuple[str, str | None, str | None, int | None]:
+        """The signal this rule reads: (check, column, metric, version). Two default rules over
+        one series would open two incidents for one signal, so a model keeps one of them."""
+        return (str(self.check), self.column, self.metric, self.version)
+
     def matches(self, point: MetricPoint) -> bool:
         """Whether ``point`` belongs to the series this rule reads."""
         return (

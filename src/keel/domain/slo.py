@@ -82,6 +82,29 @@ BURN_RULES: tuple[BurnRule, ...] = (
 )
 
 
+def span(window: timedelta) -> str:
+    """A window as people write it: ``5m``, ``6h``, ``3d``.
+
+    >>> span(timedelta(hours=6)), span(timedelta(minutes=90)), span(timedelta(days=3))
+    ('6h', '90m', '3d')
+    """
+    minutes = int(window.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        return f"{minutes // (24 * 60)}d"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}m"
+
+
+def rule_name(rule: BurnRule) -> str:
+    """A burn rule's short name, e.g. ``ticket 1x over 3d/6h``.
+
+    >>> rule_name(BURN_RULES[0])
+    'page 14.4x over 1h/5m'
+    """
+    return f"{rule.action} {rule.rate:g}x over {span(rule.long)}/{span(rule.short)}"
+
+
 @dataclass(frozen=True)
 class RuleResult:
     rule: BurnRule
@@ -184,6 +207,11 @@ class SloStatus:
     def firing(self) -> RuleResult | None:
         """The most severe rule that fires (pages before tickets), if any."""
         return next((r for r in self.rules if r.firing), None)
+
+    @property
+    def firing_rules(self) -> tuple[str, ...]:
+        """The names (`rule_name`) of every rule that fires, most severe first."""
+        return tuple(rule_name(r.rule) for r in self.rules if r.firing)
 
 
 def status_of(slo: Slo, at: datetime, counts: Mapping[timedelta, Counts]) -> SloStatus:

@@ -1,5 +1,11 @@
 """Alert rules: manage them (audited), create the defaults with each monitor, and evaluate them
-whenever a monitor stores metric points, opening, updating and auto-resolving incidents."""
+whenever a monitor stores metric points, opening, updating and auto-resolving incidents.
+
+Default rules belong to the model once per signal: a monitor adds a default rule only where no
+rule of the model reads the same series (check, column, metric, version) yet, so two monitors
+over one drifting column open one incident. Deleting a monitor removes the default rules it
+created, unless another monitor of the model needs the same rule (it inherits it). A default rule
+someone edits (`apply` under its name) becomes theirs and outlives the monitor."""
 
 from __future__ import annotations
 
@@ -103,11 +109,35 @@ class Alerts:
         return self.store.delete_rule(rule_id, by.name)
 
     def create_defaults(self, by: Principal, monitor: Monitor) -> list[AlertRule]:
-        """The default rules of a new monitor (see `keel.domain.alerts.default_rules`); a
-        model rule with the same name is kept as its owner left it."""
-        existing = {r.name for r in self.store.list_rules(monitor.model)}
-        fresh = [r for r in default_rules(monitor) if r.name not in existing]
+        """The default rules of a new monitor (see `keel.domain.alerts.default_rules`), except
+        where the model already has a rule with the same name or over the same series."""
+        existing = self.store.list_rules(monitor.model)
+        names = {r.name for r in existing}
+        covered = {r.series for r in existing}
+        fresh = [
+            r for r in default_rules(monitor) if r.name not in names and r.series not in covered
+        ]
         return self.store.save_rules(fresh, by.name) if fresh else []
+
+    def remove_defaults(
+        self, by: Principal, monitor: Monitor, remaining: Sequence[Monitor]
+    ) -> list[AlertRule]:
+        """A deleted monitor's default rules: each goes to a ``remaining`` monitor that would
+        have created it, or is deleted. Rules people wrote are untouched. Returns the deleted."""
+        heirs: dict[int, int | None] = {}
+        for rule in self.store.list_rules(monitor.model):
+            if rule.id is None or rule.monitor_id != monitor.id:
+                continue
+            heir = next(
+                (
+                    m.id
+                    for m in remaining
+                    if m.id != monitor.id and any(d.series == rule.series for d in default_rules(m))
+                ),
+                None,
+            )
+            heirs[rule.id] = heir
+        return self.store.release_rules(heirs, by.name) if heirs else []
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -185,3 +215,9 @@ class Alerts:
     def on_monitor_created(self, by: Principal, monitor: Monitor) -> None:
         """Monitoring's hook: the new monitor's default rules."""
         self.create_defaults(by, replace(monitor))
+
+    def on_monitor_deleted(
+        self, by: Principal, monitor: Monitor, remaining: Sequence[Monitor]
+    ) -> None:
+        """Monitoring's hook: the deleted monitor's default rules go (or pass to a sibling)."""
+        self.remove_defaults(by, monitor, remaining)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -84,8 +85,15 @@ class Backend:
             SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
         )
         # Monitors create their default alert rules; each window's points are evaluated.
-        monitoring = Monitoring(SqlMonitoringStore(engine), registry, telemetry)
+        monitoring = Monitoring(
+            SqlMonitoringStore(engine),
+            registry,
+            telemetry,
+            label_horizon=timedelta(days=settings.label_horizon_days),
+        )
+        telemetry.on_labels(monitoring.labels_arrived)
         monitoring.on_created(alerts.on_monitor_created)
+        monitoring.on_deleted(alerts.on_monitor_deleted)
         monitoring.on_points(alerts.on_points)
         notification_store = SqlNotificationStore(engine)
         notifications = Notifications(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from keel.errors import EvaluationFailed, InvalidInput, KeelError, MalformedUplo
 from keel.services.evaluation_predictions import read_predictions
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
 from keel.services.evaluation_scoring import score
+from keel.services.leftovers import workdir_prefix
 from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
@@ -252,7 +252,7 @@ class Evaluation:
                 "them.",
                 {"model": model, "version": version, "cause": "missing_columns"},
             )
-        with tempfile.TemporaryDirectory(prefix=f"keel-eval-{os.getpid()}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=workdir_prefix("eval")) as tmp:
             workdir = Path(tmp)
             self._copy(found.artifact.sha256, workdir / "model.bin")
             # The model gets the features, never the target: it cannot score itself.

@@ -1,11 +1,20 @@
-"""Monitors: define them, run them (now, or on schedule from the worker), read their results."""
+"""Monitors: define them, run them (now, or on schedule from the worker), read their results.
+
+Late labels: a window's live performance and fairness are judged when the window settles, from
+the labels that have arrived by then. When a labels batch arrives for predictions of windows
+already judged, the monitors with those checks remember the span touched, and the worker
+re-judges those windows' performance and fairness (`rejudge_late_labels`), replacing their
+points (never adding a window) and telling the alert rules. Only windows that ended within the
+label horizon (``KEEL_LABEL_HORIZON_DAYS``, default 7 days) are re-judged; older labels are
+stored and count for a manual run of their window.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from keel.domain.monitoring import (
     Check,
@@ -31,7 +40,12 @@ log = logging.getLogger("keel.monitoring")
 # Hooks: after a monitor is created, and after a run stored a window's points (alert rules).
 MonitorHook = Callable[[Principal, Monitor], None]
 PointsHook = Callable[[Principal, Sequence[MetricPoint]], None]
+# After a monitor is deleted: the deleted monitor and the model's remaining monitors.
+DeletedHook = Callable[[Principal, Monitor, Sequence[Monitor]], None]
 LIVE_ALIAS = "production"
+DEFAULT_LABEL_HORIZON = timedelta(days=7)
+# The checks that read labels, so the ones a late labels batch can change.
+LABEL_CHECKS = frozenset({Check.PERFORMANCE, Check.FAIRNESS})
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
 PROFILED_ROLES = frozenset({ColumnRole.FEATURE, ColumnRole.PROTECTED_ATTRIBUTE})
@@ -52,17 +66,28 @@ class Monitoring:
     """Monitor definitions over a store, and their runs over telemetry."""
 
     def __init__(
-        self, store: SqlMonitoringStore, registry: Registry, telemetry: TelemetryReader
+        self,
+        store: SqlMonitoringStore,
+        registry: Registry,
+        telemetry: TelemetryReader,
+        *,
+        label_horizon: timedelta = DEFAULT_LABEL_HORIZON,
     ) -> None:
         self.store = store
         self.registry = registry
         self.telemetry = telemetry
+        self.label_horizon = label_horizon
         self._created_hooks: list[MonitorHook] = []
         self._points_hooks: list[PointsHook] = []
+        self._deleted_hooks: list[DeletedHook] = []
 
     def on_created(self, hook: MonitorHook) -> None:
         """Call ``hook(by, monitor)`` after a monitor is created (default alert rules)."""
         self._created_hooks.append(hook)
+
+    def on_deleted(self, hook: DeletedHook) -> None:
+        """Call ``hook(by, monitor, remaining)`` after a monitor is deleted (its default rules)."""
+        self._deleted_hooks.append(hook)
 
     def on_points(self, hook: PointsHook) -> None:
         """Call ``hook(by, points)`` after each window's points are stored (alert rules)."""
@@ -142,10 +167,15 @@ class Monitoring:
         return self.store.update_monitor(changed.scheduled(_utc(now)), by.name)
 
     def delete(self, by: Principal, monitor_id: int) -> Monitor:
-        """Remove a monitor; the points it recorded stay in the model's series. Audited."""
+        """Remove a monitor and the default alert rules it created; the points it recorded stay
+        in the model's series. Audited."""
         current = self.store.get_monitor(monitor_id)
         self._writable(by, current.model)
-        return self.store.delete_monitor(monitor_id, by.name)
+        deleted = self.store.delete_monitor(monitor_id, by.name)
+        remaining = self.store.list_monitors(current.model)
+        for hook in self._deleted_hooks:
+            hook(by, deleted, remaining)
+        return deleted
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -262,6 +292,58 @@ class Monitoring:
                 last = window[1]
                 self._stored(by, found)
                 points.extend(found)
+        return points
+
+    # -- late labels ---------------------------------------------------------------------------
+
+    def labels_arrived(
+        self, model: str, label_files: Sequence[str], *, now: datetime | None = None
+    ) -> None:
+        """Telemetry's hook after a labels batch is stored: mark the monitors whose judged
+        windows (within the label horizon) hold predictions the batch labels."""
+        watching = [
+            m
+            for m in self.store.list_monitors(model)
+            if m.id is not None and m.last_window_end is not None and LABEL_CHECKS & set(m.checks)
+        ]
+        if not watching:
+            return
+        widest = max(m.window.size for m in watching)
+        span = self.telemetry.labelled_span(
+            model, label_files, _utc(now) - self.label_horizon - widest
+        )
+        if span is None:
+            return
+        first, last = span
+        touched = [
+            m.id
+            for m in watching
+            if m.id is not None and m.last_window_end is not None and first < m.last_window_end
+        ]
+        self.store.mark_relabel(touched, first, last)
+
+    def rejudge_late_labels(
+        self, by: Principal, *, now: datetime | None = None
+    ) -> list[MetricPoint]:
+        """Judge again the performance and fairness of every judged window that late labels
+        touched and that ended within the label horizon at ``now``; their points replace the
+        old ones and go to the alert rules (the worker calls this)."""
+        authorize(by, Permission.ADMIN)
+        at = _utc(now)
+        points: list[MetricPoint] = []
+        for monitor, first, last in self.store.relabelled():
+            assert monitor.id is not None
+            checks = tuple(c for c in monitor.checks if c in LABEL_CHECKS)
+            since = at - self.label_horizon
+            for start, end, version in self.store.judged_windows(monitor.id, first, last, since):
+                judged = replace(monitor, version=version, checks=checks)
+                found = self.evaluate(judged, (start, end))
+                self.store.replace_points(monitor, (start, end), checks, found, actor=by.name)
+                self._stored(by, found)
+                points.extend(found)
+            # Cleared only if no labels widened the span meanwhile: a crash before this line
+            # re-judges again (same result), never skips.
+            self.store.clear_relabel(monitor.id, first, last)
         return points
 
     # -- results -------------------------------------------------------------------------------

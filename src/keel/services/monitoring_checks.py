@@ -75,6 +75,10 @@ class TelemetryReader(Protocol):
         self, model: str, version: int, start: datetime, end: datetime
     ) -> OperationsStats: ...
 
+    def labelled_span(
+        self, model: str, label_files: Sequence[str], since: datetime
+    ) -> tuple[datetime, datetime] | None: ...
+
 
 @dataclass(frozen=True)
 class CheckContext:

@@ -5,6 +5,10 @@ The worker evaluates every SLO (`evaluate_all`): when a multiwindow burn-rate ru
 incident with key ``slo:<id>:<model>`` is triggered (P1/P2 for pages, P4 for tickets; repeated
 alerts land on the open incident's timeline), and when no rule fires any more it is resolved
 automatically.
+
+The worker looks every minute, but an incident hears only of changes: an alert entry (and its
+``incident.updated`` webhook) is added when the set of firing rules or the severity differs from
+the open incident's last alert, never for the same burn seen again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import builtins
 import logging
 from datetime import UTC, datetime, timedelta
 
-from keel.domain.incidents import Severity
+from keel.domain.incidents import Incident, Severity, TimelineKind
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.slo import (
@@ -21,6 +25,7 @@ from keel.domain.slo import (
     Slo,
     SloStatus,
     check_definition,
+    span,
     status_of,
     windows_needed,
 )
@@ -117,6 +122,10 @@ class Slos:
         firing = status.firing
         if firing is not None:
             rule = firing.rule
+            signal = {"firing_rules": list(status.firing_rules), "severity": rule.severity}
+            open_incident = self.incidents.open_incident(key)
+            if open_incident is not None and _last_signal(open_incident) == signal:
+                return status  # the same burn seen again: nothing new to tell anyone
             self.incidents.trigger(
                 by,
                 key=key,
@@ -124,8 +133,8 @@ class Slos:
                 version=None,
                 title=(
                     f"SLO {slo.name!r} ({slo.kind} {slo.objective:.4%}) burning at "
-                    f"{firing.long_burn:.1f}x over {_span(rule.long)} and "
-                    f"{firing.short_burn:.1f}x over {_span(rule.short)} "
+                    f"{firing.long_burn:.1f}x over {span(rule.long)} and "
+                    f"{firing.short_burn:.1f}x over {span(rule.short)} "
                     f"({rule.action} at {rule.rate:g}x)"
                 ),
                 severity=Severity(rule.severity),
@@ -133,12 +142,13 @@ class Slos:
                 labels={"slo": slo.name, "action": str(rule.action)},
                 details={
                     "slo_id": slo.id,
-                    "long_window": _span(rule.long),
-                    "short_window": _span(rule.short),
+                    "long_window": span(rule.long),
+                    "short_window": span(rule.short),
                     "long_burn": firing.long_burn,
                     "short_burn": firing.short_burn,
                     "threshold": rule.rate,
                     "budget_remaining": status.budget_remaining,
+                    **signal,
                 },
             )
         else:
@@ -166,10 +176,14 @@ class Slos:
         return done
 
 
-def _span(window: timedelta) -> str:
-    minutes = int(window.total_seconds() // 60)
-    if minutes % (24 * 60) == 0:
-        return f"{minutes // (24 * 60)}d"
-    if minutes % 60 == 0:
-        return f"{minutes // 60}h"
-    return f"{minutes}m"
+def _last_signal(incident: Incident) -> dict[str, object] | None:
+    """The firing rules and severity of the incident's last alert entry, if it recorded them."""
+    for entry in reversed(incident.timeline):
+        if entry.kind == TimelineKind.ALERT:
+            if "firing_rules" not in entry.details:
+                return None
+            return {
+                "firing_rules": list(entry.details["firing_rules"]),
+                "severity": entry.details.get("severity"),
+            }
+    return None

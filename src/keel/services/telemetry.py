@@ -13,9 +13,10 @@ and purging expired partitions.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,6 +61,9 @@ from keel.store.telemetry import (
 
 __all__ = ["IngestReceipt", "OperationsStats", "RetentionPolicy", "Telemetry"]
 
+log = logging.getLogger("keel.telemetry")
+# After a labels batch is stored: the model and the batch's label files.
+LabelsHook = Callable[[str, list[str]], None]
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_RETENTION_DAYS = 36_500
 SYSTEM_ACTOR = "keel-worker"
@@ -96,6 +100,7 @@ class Telemetry:
         self.store = store
         self.files = files
         self.registry = registry
+        self._labels_hooks: list[LabelsHook] = []
 
     def __repr__(self) -> str:
         return f"Telemetry(store={self.store!r}, files={self.files!r})"
@@ -175,7 +180,37 @@ class Telemetry:
         written = self.files.write_labels(model, table, batch_id)
         partitions = [day.isoformat() for day, _ in written]
         self.store.record_labels(model, batch_id, table.num_rows, partitions)
+        for hook in self._labels_hooks:
+            try:
+                hook(model, [str(path) for _, path in written])
+            except Exception:  # the labels are stored; a failed re-judge mark must not undo that
+                log.exception("late-label hook failed for a labels batch of %s", model)
         return IngestReceipt(batch_id, table.num_rows, tuple(partitions))
+
+    def on_labels(self, hook: LabelsHook) -> None:
+        """Call ``hook(model, label_files)`` after a labels batch is stored (late labels)."""
+        self._labels_hooks.append(hook)
+
+    def labelled_span(
+        self, model: str, label_files: Sequence[str], since: datetime
+    ) -> tuple[datetime, datetime] | None:
+        """The earliest and latest time of ``model``'s predictions at or after ``since`` that
+        ``label_files`` label (any version); None when they label none of them."""
+        predictions = self.files.all_prediction_files(model, since)
+        if not predictions or not label_files:
+            return None
+        sql = f"""
+            SELECT min(p.{TIMESTAMP}) AS first_ts, max(p.{TIMESTAMP}) AS last_ts
+            FROM {parquet_source("predictions")} AS p
+            WHERE p.{TIMESTAMP} >= $since AND p.{PREDICTION_ID} IN (
+                SELECT {PREDICTION_ID} FROM {parquet_source("labels")})
+        """  # noqa: S608 - constants only; paths and times are parameters
+        found = self.files.query(
+            sql, {"predictions": predictions, "labels": list(label_files), "since": _utc(since)}
+        ).to_pylist()
+        if not found or found[0]["first_ts"] is None:
+            return None
+        return _utc(found[0]["first_ts"]), _utc(found[0]["last_ts"])
 
     # -- reference -----------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -130,6 +131,23 @@ class ArtifactStore:
             return stored
         finally:
             tmp.unlink(missing_ok=True)
+
+    def remove_leftovers(self, before: datetime) -> list[str]:
+        """Delete what a killed process left under ``incoming/``: partial uploads (``*.part``)
+        and readiness probes (``ready-*``) last written before ``before``; nothing else is
+        touched. Local stores only: on S3, give ``incoming/`` a lifecycle rule."""
+        incoming = Path(self._root) / "incoming"
+        if not self._local or not incoming.is_dir():
+            return []
+        removed: list[str] = []
+        for path in incoming.iterdir():
+            if not (path.name.endswith(".part") or path.name.startswith("ready-")):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+                    removed.append(str(path))
+        return removed
 
     def exists(self, sha256: str) -> bool:
         """Whether an object is stored under ``sha256`` (its content is not checked)."""

@@ -15,6 +15,7 @@ duplicating its rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator, Sequence
@@ -183,6 +184,19 @@ class TelemetryFiles:
             None if end is None else _day(end),
         )
 
+    def all_prediction_files(self, model: str, since: datetime | None = None) -> list[str]:
+        """Prediction files of every version of ``model`` whose partition may hold rows at or
+        after ``since``."""
+        base = self.predictions_dir(model)
+        if not base.is_dir():
+            return []
+        first = None if since is None else _day(since)
+        return [
+            path
+            for version in sorted(base.glob("version=*"))
+            for path in self._dated_files(version, first, None)
+        ]
+
     def label_files(self, model: str) -> list[str]:
         return self._dated_files(self.labels_dir(model), None, None)
 
@@ -213,6 +227,21 @@ class TelemetryFiles:
             f"WHERE {TIMESTAMP} >= $start AND {TIMESTAMP} < $end ORDER BY {TIMESTAMP}",
             {"files": files, "start": start, "end": end},
         )
+
+    # -- leftovers -----------------------------------------------------------------------------
+
+    def remove_leftovers(self, before: datetime) -> list[str]:
+        """Delete the hidden ``.part-*.tmp`` files a killed writer left in any partition, last
+        written before ``before``; finished ``part-*.parquet`` files are never touched."""
+        if not self.root.is_dir():
+            return []
+        removed: list[str] = []
+        for path in self.root.rglob(f"{_TMP_PREFIX}*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < before.timestamp():
+                    path.unlink()
+                    removed.append(str(path))
+        return removed
 
     # -- retention -----------------------------------------------------------------------------
 

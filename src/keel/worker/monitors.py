@@ -1,4 +1,5 @@
-"""The worker's monitor job: run every scheduled monitor whose next window has settled."""
+"""The worker's monitor job: run every scheduled monitor whose next window has settled, and
+re-judge the windows that late labels touched."""
 
 from __future__ import annotations
 
@@ -33,7 +34,12 @@ def monitor_job(
     """A `Job` that runs the due monitors at ``clock()`` and logs what they found."""
 
     def run() -> None:
-        points = monitoring.run_due(WORKER, now=clock())
+        at = clock()
+        points = monitoring.run_due(WORKER, now=at)
+        rejudged = monitoring.rejudge_late_labels(WORKER, now=at)
+        if rejudged:
+            log.info("late labels: %d metric points judged again", len(rejudged))
+        points = [*points, *rejudged]
         alerts = [p for p in points if p.status == Status.ALERT]
         if points:
             log.info("monitors recorded %d metric points, %d alerts", len(points), len(alerts))

@@ -3,7 +3,7 @@ windows of a rule's series read from the monitors' metric points."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,10 +149,12 @@ class SqlAlertStore:
         before = rule_to_dict(_rule(existing))
         changed = {k: v for k, v in definition.items() if before[k] != v}
         if changed:
+            # A default rule someone edits becomes theirs: it stays when its monitor goes.
+            owner = existing.monitor_id if rule.monitor_id == existing.monitor_id else None
             conn.execute(
                 update(alert_rules)
                 .where(alert_rules.c.id == existing.id)
-                .values(updated_at=now, **_columns(rule))
+                .values(updated_at=now, monitor_id=owner, **_columns(rule))
             )
             audit.append(
                 conn,
@@ -194,6 +196,35 @@ class SqlAlertStore:
                 details={"model": current.model, **rule_to_dict(current)},
             )
             return current
+
+    def release_rules(self, heirs: Mapping[int, int | None], actor: str) -> list[AlertRule]:
+        """A deleted monitor's default rules, in one transaction: a rule whose heir is a monitor
+        id passes to that monitor, a rule without one is deleted. Returns the deleted rules."""
+        deleted: list[AlertRule] = []
+        with write_transaction(self._engine) as conn:
+            for rule_id, heir in heirs.items():
+                current = self._get(conn, rule_id)
+                if heir is None:
+                    conn.execute(delete(alert_rules).where(alert_rules.c.id == rule_id))
+                    action, details = "alert_rule.delete", rule_to_dict(current)
+                    deleted.append(current)
+                else:
+                    conn.execute(
+                        update(alert_rules)
+                        .where(alert_rules.c.id == rule_id)
+                        .values(monitor_id=heir, updated_at=_now())
+                    )
+                    action = "alert_rule.update"
+                    details = {"name": current.name, "changed": {"monitor_id": heir}}
+                audit.append(
+                    conn,
+                    actor=actor,
+                    action=action,
+                    subject_type="alert_rule",
+                    subject_id=str(rule_id),
+                    details={"model": current.model, "monitor_deleted": True, **details},
+                )
+        return deleted
 
     def recent_windows(self, rule: AlertRule, version: int, count: int) -> list[list[MetricPoint]]:
         """The rule's matching points of ``version`` in the newest ``count`` evaluated windows,

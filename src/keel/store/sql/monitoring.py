@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, update
+from sqlalchemy import Connection, Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from keel.domain.monitoring import (
@@ -90,6 +90,34 @@ def _definition(monitor: Monitor) -> dict[str, Any]:
 _SELECT = select(monitors, models.c.name.label("model_name")).join(
     models, models.c.id == monitors.c.model_id
 )
+
+
+def _insert_points(
+    conn: Connection, monitor_id: int, model_id: int, points: Sequence[MetricPoint]
+) -> None:
+    if not points:
+        return
+    recorded = _now()
+    conn.execute(
+        metric_points.insert(),
+        [
+            {
+                "monitor_id": monitor_id,
+                "model_id": model_id,
+                "version": p.version,
+                "window_start": p.window_start,
+                "window_end": p.window_end,
+                "check": str(p.check),
+                "column_name": p.column,
+                "metric": p.metric,
+                "value": p.value,
+                "threshold": p.threshold,
+                "status": str(p.status),
+                "recorded_at": recorded,
+            }
+            for p in points
+        ],
+    )
 
 
 class SqlMonitoringStore:
@@ -275,28 +303,7 @@ class SqlMonitoringStore:
                     metric_points.c.window_end == end,
                 )
             )
-            recorded = _now()
-            if points:
-                conn.execute(
-                    metric_points.insert(),
-                    [
-                        {
-                            "monitor_id": monitor.id,
-                            "model_id": model_id,
-                            "version": p.version,
-                            "window_start": p.window_start,
-                            "window_end": p.window_end,
-                            "check": str(p.check),
-                            "column_name": p.column,
-                            "metric": p.metric,
-                            "value": p.value,
-                            "threshold": p.threshold,
-                            "status": str(p.status),
-                            "recorded_at": recorded,
-                        }
-                        for p in points
-                    ],
-                )
+            _insert_points(conn, monitor.id, model_id, points)
             counts = {str(s): sum(1 for p in points if p.status == s) for s in Status}
             audit.append(
                 conn,
@@ -313,6 +320,109 @@ class SqlMonitoringStore:
                 },
             )
         return True
+
+    # -- re-judging windows after late labels ---------------------------------------------------
+
+    def mark_relabel(self, monitor_ids: Sequence[int], first: datetime, last: datetime) -> None:
+        """Widen each monitor's span of predictions labelled after their window was judged to
+        cover [first, last] (bookkeeping, not audited: the re-judge run is)."""
+        if not monitor_ids:
+            return
+        start, end = monitors.c.relabel_from, monitors.c.relabel_to
+        with write_transaction(self._engine) as conn:
+            conn.execute(
+                update(monitors)
+                .where(monitors.c.id.in_(list(monitor_ids)))
+                .values(
+                    relabel_from=case((or_(start.is_(None), start > first), first), else_=start),
+                    relabel_to=case((or_(end.is_(None), end < last), last), else_=end),
+                )
+            )
+
+    def relabelled(self) -> list[tuple[Monitor, datetime, datetime]]:
+        """Monitors with late labels to re-judge, and the span of prediction times touched."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                _SELECT.where(monitors.c.relabel_from.is_not(None)).order_by(monitors.c.id)
+            ).all()
+        return [(_monitor(r), codec.utc(r.relabel_from), codec.utc(r.relabel_to)) for r in rows]
+
+    def clear_relabel(self, monitor_id: int, first: datetime, last: datetime) -> bool:
+        """Forget the span, unless more labels widened it meanwhile (then the next tick sees it)."""
+        with write_transaction(self._engine) as conn:
+            return bool(
+                conn.execute(
+                    update(monitors)
+                    .where(
+                        monitors.c.id == monitor_id,
+                        monitors.c.relabel_from == first,
+                        monitors.c.relabel_to == last,
+                    )
+                    .values(relabel_from=None, relabel_to=None)
+                ).rowcount
+            )
+
+    def judged_windows(
+        self, monitor_id: int, first: datetime, last: datetime, since: datetime
+    ) -> list[tuple[datetime, datetime, int]]:
+        """The monitor's judged windows (start, end, version judged) holding a moment of
+        [first, last] and ending at or after ``since``, oldest first."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(
+                    metric_points.c.window_start,
+                    metric_points.c.window_end,
+                    metric_points.c.version,
+                )
+                .where(
+                    metric_points.c.monitor_id == monitor_id,
+                    metric_points.c.window_end > first,
+                    metric_points.c.window_start <= last,
+                    metric_points.c.window_end >= since,
+                )
+                .distinct()
+                .order_by(metric_points.c.window_end, metric_points.c.version)
+            ).all()
+        return [(codec.utc(r.window_start), codec.utc(r.window_end), r.version) for r in rows]
+
+    def replace_points(
+        self,
+        monitor: Monitor,
+        window: tuple[datetime, datetime],
+        checks: Sequence[Check],
+        points: Sequence[MetricPoint],
+        *,
+        actor: str,
+    ) -> None:
+        """Replace one judged window's points of ``checks`` (the others stay), with its audit
+        event ``monitor.rejudge``; the monitor's schedule does not move."""
+        assert monitor.id is not None
+        start, end = window
+        with write_transaction(self._engine) as conn:
+            model_id = self._model_id(conn, monitor.model)
+            conn.execute(
+                delete(metric_points).where(
+                    metric_points.c.monitor_id == monitor.id,
+                    metric_points.c.window_start == start,
+                    metric_points.c.window_end == end,
+                    metric_points.c.check.in_([str(c) for c in checks]),
+                )
+            )
+            _insert_points(conn, monitor.id, model_id, points)
+            audit.append(
+                conn,
+                actor=actor,
+                action="monitor.rejudge",
+                subject_type="monitor",
+                subject_id=str(monitor.id),
+                details={
+                    "model": monitor.model,
+                    "window_start": start.isoformat(),
+                    "window_end": end.isoformat(),
+                    "checks": [str(c) for c in checks],
+                    "points": len(points),
+                },
+            )
 
     def series(
         self,

@@ -35,6 +35,10 @@ monitors = Table(
     # worker's query is "next_due_at <= now", and it claims a run by moving last_window_end.
     Column("last_window_end", UtcDateTime, nullable=True),
     Column("next_due_at", UtcDateTime, nullable=True, index=True),
+    # The span of prediction times whose labels arrived after their window was judged: the
+    # worker re-judges those windows' label checks and clears it. NULL: nothing to re-judge.
+    Column("relabel_from", UtcDateTime, nullable=True),
+    Column("relabel_to", UtcDateTime, nullable=True),
     Column("created_by", String(256), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
