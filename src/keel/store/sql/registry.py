@@ -304,10 +304,10 @@ class SqlRegistryStore(RegistryStore):
     def create_version(
         self, model: str, artifact: Artifact, draft: VersionDraft, actor: str
     ) -> ModelVersion:
-        now = _now()
         lineage = draft.lineage
         with write_transaction(self._engine) as conn:
             row = self._model_row(conn, model, lock=True)
+            now = _now()  # under the model's lock, so times follow the order of commits
             number = row.latest_version + 1
             if lineage.parent_version is not None and lineage.parent_version >= number:
                 raise InvalidInput(
@@ -449,9 +449,9 @@ class SqlRegistryStore(RegistryStore):
     def set_status(
         self, model: str, version: int, status: VersionStatus, actor: str, reason: str
     ) -> ModelVersion:
-        now = _now()
         with write_transaction(self._engine) as conn:
             self._model_row(conn, model, lock=True)
+            now = _now()
             row = self._version_row(conn, model, version)
             move_version_status(conn, row, model, status, actor, reason, now)
             return self._version(conn, model, version)
@@ -491,9 +491,10 @@ class SqlRegistryStore(RegistryStore):
         )
 
     def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:
-        now = _now()
         with write_transaction(self._engine) as conn:
             model_row = self._model_row(conn, model, lock=True)
+            # Taken under the model's lock: alias periods then follow the order of commits.
+            now = _now()
             version_row = self._version_row(conn, model, version)
             current = self._assignments(conn, self._open(model_row.id, alias))
             if current and current[0].version == version:
