@@ -248,6 +248,15 @@ class Governance:
                 return alias.version
         return None
 
+    def _rollback_target(self, model: str) -> tuple[int | None, int | None]:
+        """(the production version, the version it replaced: where a rollback would go)."""
+        current = self._production_version(model)
+        if current is None:
+            return None, None
+        history = self.store.promotions(model)
+        placed = next((p for p in reversed(history) if p.version == current), None)
+        return current, None if placed is None else placed.previous_version
+
     def _stale(
         self,
         result: GateResult,
@@ -300,7 +309,10 @@ class Governance:
         latest = _latest(self.store.gate_results(model, version))
         decisions = self.store.approvals(model, version)
         dataset = self.evaluation.dataset(model, version)
-        production = self._production_version(model)
+        production, target = self._rollback_target(model)
+        # The version production replaced is never compared against production: that is the
+        # version a rollback moves away from (so its gates, sign-off and rollback agree).
+        rollback = rollback or version == target
         required = {
             Gate.PERFORMANCE: policy.performance is not None,
             Gate.SECURITY: policy.security is not None,
@@ -332,11 +344,8 @@ class Governance:
                     rollback=rollback,
                 )
                 if stale:
-                    states.append(
-                        GateState(
-                            gate, True, GateOutcome.PENDING, result, f"run the gates again: {stale}"
-                        )
-                    )
+                    again = f"run the gates again (keel gates run {model} {version}): {stale}"
+                    states.append(GateState(gate, True, GateOutcome.PENDING, result, again))
                 else:
                     states.append(
                         GateState(
@@ -353,7 +362,8 @@ class Governance:
         if required[Gate.SIGNOFF]:
             assert policy.signoff is not None
             verdict = signoff_gate.judge(policy.signoff, decisions, evidence_ready=evidence_ready)
-            states.append(GateState(Gate.SIGNOFF, True, verdict.outcome, None, verdict.to_pass))
+            to_pass = verdict.to_pass.replace("MODEL VERSION", f"{model} {version}")
+            states.append(GateState(Gate.SIGNOFF, True, verdict.outcome, None, to_pass))
         else:
             rejected = signoff_gate.judge(
                 SignoffPolicy(approvals=0), decisions, evidence_ready=True
@@ -400,12 +410,13 @@ class Governance:
 
     def _evaluate(self, found: ModelVersion, policy: Policy, scan_safe: bool) -> _Evaluated:
         model, version = found.model, found.version
-        production = self._production_version(model)
+        production, target = self._rollback_target(model)
         compare = (
             policy.performance is not None
             and bool(policy.performance.max_drop_vs_production)
             and production is not None
             and production != version
+            and target != version  # see `_status`: rolling back is choosing the older version
         )
         prod_side = performance_gate.Production(production if compare else None)
         dataset = self.evaluation.dataset(model, version)
@@ -629,9 +640,13 @@ class Governance:
                     "Register a new version.",
                     {"model": owner.name, "version": version},
                 )
-            if status in (VersionStatus.ARCHIVED, VersionStatus.PRODUCTION, VersionStatus.RETIRED):
+            # A retired version may be decided on again: its approvals are voided when a policy
+            # change or a risk reassessment makes its gates run again, and without new ones
+            # it could never be rolled back to (see `rollback_plan`).
+            if status in (VersionStatus.ARCHIVED, VersionStatus.PRODUCTION):
                 raise Conflict(
-                    f"{owner.name} version {version} is '{status}': sign-off is for candidates.",
+                    f"{owner.name} version {version} is '{status}': sign-off is for candidates "
+                    "and for retired versions to roll back to.",
                     {"model": owner.name, "version": version, "status": str(status)},
                 )
             if decision == Decision.APPROVE:
@@ -773,7 +788,7 @@ class Governance:
         being rolled back from).
         """
         owner = self.registry.get_model(check_name(model, "model"))
-        current = self._production_version(owner.name)
+        current, target = self._rollback_target(owner.name)
         if current is None:
             return RollbackPlan(
                 owner.name,
@@ -781,9 +796,6 @@ class Governance:
                 None,
                 (f"{owner.name} has no production version, so there is nothing to roll back",),
             )
-        history = self.store.promotions(owner.name)
-        placed = next((p for p in reversed(history) if p.version == current), None)
-        target = None if placed is None else placed.previous_version
         if target is None:
             return RollbackPlan(
                 owner.name,

@@ -455,6 +455,8 @@ class SqlGovernanceStore:
                     "comment": comment,
                     "teams": list(teams),
                     "saw": dict(saw),
+                    # "retired": a decision on a version to roll back to (a re-approval).
+                    "version_status": str(row.status),
                 },
             )
             status = VersionStatus(row.status)
