@@ -172,3 +172,33 @@ def test_promotions_list_shows_every_promotion_oldest_first(
     unknown = keel_cli("promotions", "list", "nope")
     assert unknown.exit_code == 1
     assert "No model named 'nope'" in unknown.output
+
+
+def test_after_a_policy_change_keel_approve_reopens_the_rollback(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    assert keel_cli("policy", "apply", str(tmp_path / "p.yaml")).exit_code == 0
+    for _ in range(2):
+        version = _register(credit, {"scikit-learn": "1.5.2"})
+        assert keel_cli("gates", "run", "credit", str(version)).exit_code == 0
+        assert keel_cli("approve", "credit", str(version), "-m", "scan clean").exit_code == 0
+        assert keel_cli("promote", "credit", str(version)).exit_code == 0
+    (tmp_path / "p2.yaml").write_text(POLICY + "# revised by the risk committee\n")
+    assert keel_cli("policy", "apply", str(tmp_path / "p2.yaml")).exit_code == 0
+
+    refused = keel_cli("rollback", "credit", "--reason", "v2 misbehaves")
+    assert refused.exit_code == 1
+    assert "keel gates run credit 1" in refused.output
+    assert keel_cli("gates", "run", "credit", "1").exit_code == 0
+    unsigned = keel_cli("rollback", "credit", "--reason", "v2 misbehaves")
+    assert unsigned.exit_code == 1
+    assert "keel approve credit 1 -m" in unsigned.output
+
+    approved = keel_cli("approve", "credit", "1", "-m", "re-reviewed under policy v2", "--json")
+    assert approved.exit_code == 0, approved.output
+    rolled = keel_cli("rollback", "credit", "--reason", "v2 misbehaves", "--json")
+    assert rolled.exit_code == 0, rolled.output
+    assert (_json(rolled.stdout)["version"], _json(rolled.stdout)["previous_version"]) == (1, 2)
+    listed = _json(keel_cli("promotions", "list", "credit").stdout)
+    assert [(p["version"], p["policy_version"]) for p in listed] == [(1, 1), (2, 1), (1, 2)]
