@@ -30,11 +30,19 @@ from keel.domain.governance import Gate, GateOutcome
 from keel.domain.incidents import Incident, Severity, TimelineEntry
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.permissions import Grant, Principal, Role
+from keel.domain.risk import QUESTIONNAIRE
 from keel.errors import Conflict, PermissionDenied
 from keel.services.backend import Backend
 
 # A revised policy that v1 still meets (a larger artifact limit): a new policy version all the same.
 REVISED = POLICY.replace("max_artifact_mb: 10", "max_artifact_mb: 20")
+# The EU AI Act's credit scoring (Annex III point 5(b)): the high-risk tier.
+CREDIT_SCORING = {
+    **{q.id: False for q in QUESTIONNAIRE.questions if not q.follow_up},
+    "credit_scoring": True,
+    "narrow_procedural_task": False,
+    "profiles_people": True,
+}
 # dana registered every version; as an approver she still may not approve her own.
 REGISTRANT_APPROVER = Principal("dana", grants=(Grant(Role.APPROVER, "risk"),))
 
@@ -175,11 +183,19 @@ def test_rollback_needs_an_earlier_production_version(backend: Backend) -> None:
     assert (plan.current, plan.target) == (1, None)
 
 
+@pytest.mark.parametrize("change", ["policy change", "risk reassessment"])
 def test_after_a_policy_change_rollback_is_a_governed_path_not_a_dead_end(
-    promoted: Backend,
+    promoted: Backend, change: str
 ) -> None:
-    # A policy change v1 still meets: its stored results and approvals belong to the old one.
-    promoted.governance.apply_policy(ROOT, REVISED)
+    # A change v1 still meets, yet its stored results and approvals were judged before it.
+    if change == "policy change":
+        promoted.governance.apply_policy(ROOT, REVISED)
+        in_force = ("unassessed", 2)
+    else:
+        promoted.governance.apply_policy(ROOT, POLICY.replace("tier: unassessed", "tier: high"))
+        assessed = promoted.risk.assess(APRIL, MODEL, CREDIT_SCORING)
+        assert str(assessed.tier) == "high"
+        in_force = ("high", 1)
     with pytest.raises(Conflict) as refused:
         promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
     assert "cannot be rolled back to version 1" in refused.value.message
@@ -217,7 +233,8 @@ def test_after_a_policy_change_rollback_is_a_governed_path_not_a_dead_end(
     assert promoted.registry.get_version(MODEL, 1).status == VersionStatus.RETIRED
 
     rolled = promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
-    assert (rolled.version, rolled.previous_version, rolled.policy_version) == (1, 2, 2)
+    assert (rolled.version, rolled.previous_version) == (1, 2)
+    assert (rolled.policy_tier, rolled.policy_version) == in_force
     assert production(promoted) == 1
     assert promoted.registry.get_version(MODEL, 1).status == VersionStatus.PRODUCTION
     assert promoted.registry.get_version(MODEL, 2).status == VersionStatus.RETIRED
