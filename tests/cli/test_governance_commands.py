@@ -9,11 +9,14 @@ from typing import Any
 
 import joblib
 import pytest
+from rich.console import Console
 from sklearn.dummy import DummyClassifier
 from tests.cli.conftest import Keel
 
+from keel.cli.governance import promotions_table
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.domain.registry import Environment, Model, VersionDraft
+from keel.schemas.governance import PromotionOut
 from keel.services.backend import Backend
 
 ROOT = Principal("root", grants=(Grant(Role.ADMIN),))
@@ -128,3 +131,74 @@ def test_break_glass_and_reject_from_the_terminal(
     again = keel_cli("gates", "run", "credit", str(other))
     assert again.exit_code == 1
     assert "candidacy is over" in again.output
+
+
+def test_promotions_list_shows_every_promotion_oldest_first(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    none = keel_cli("promotions", "list", "credit")
+    assert none.exit_code == 0, none.output
+    assert _json(none.stdout) == []  # not a terminal: JSON
+
+    (tmp_path / "p.yaml").write_text(POLICY)
+    assert keel_cli("policy", "apply", str(tmp_path / "p.yaml")).exit_code == 0
+    first = _register(credit, {"scikit-learn": "1.5.2"})
+    assert keel_cli("gates", "run", "credit", str(first)).exit_code == 0
+    assert keel_cli("approve", "credit", str(first), "-m", "scan clean").exit_code == 0
+    assert keel_cli("promote", "credit", str(first)).exit_code == 0
+    second = _register(credit, {"scikit-learn": ">=1.0"})
+    forced = keel_cli("promote", "credit", str(second), "--break-glass", "outage fix")
+    assert forced.exit_code == 0, forced.output
+
+    listed = _json(keel_cli("promotions", "list", "credit", "--json").stdout)
+    assert [(p["version"], p["previous_version"], p["break_glass"]) for p in listed] == [
+        (first, None, False),
+        (second, first, True),
+    ]
+    assert listed[0]["policy_tier"] == "unassessed"
+
+    # What a person sees at a terminal.
+    screen = io.StringIO()
+    console = Console(file=screen, width=120)
+    promotions = [PromotionOut.model_validate(p) for p in listed]
+    console.print(promotions_table("credit", promotions))
+    table = screen.getvalue()
+    assert "credit: promotions, oldest first" in table
+    assert "yes: outage fix" in table
+    assert "unassessed v1" in table
+    console.print(promotions_table("credit", []))
+    assert "credit has never been promoted" in screen.getvalue()
+
+    unknown = keel_cli("promotions", "list", "nope")
+    assert unknown.exit_code == 1
+    assert "No model named 'nope'" in unknown.output
+
+
+def test_after_a_policy_change_keel_approve_reopens_the_rollback(
+    keel_cli: Keel, credit: Backend, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(POLICY)
+    assert keel_cli("policy", "apply", str(tmp_path / "p.yaml")).exit_code == 0
+    for _ in range(2):
+        version = _register(credit, {"scikit-learn": "1.5.2"})
+        assert keel_cli("gates", "run", "credit", str(version)).exit_code == 0
+        assert keel_cli("approve", "credit", str(version), "-m", "scan clean").exit_code == 0
+        assert keel_cli("promote", "credit", str(version)).exit_code == 0
+    (tmp_path / "p2.yaml").write_text(POLICY + "# revised by the risk committee\n")
+    assert keel_cli("policy", "apply", str(tmp_path / "p2.yaml")).exit_code == 0
+
+    refused = keel_cli("rollback", "credit", "--reason", "v2 misbehaves")
+    assert refused.exit_code == 1
+    assert "keel gates run credit 1" in refused.output
+    assert keel_cli("gates", "run", "credit", "1").exit_code == 0
+    unsigned = keel_cli("rollback", "credit", "--reason", "v2 misbehaves")
+    assert unsigned.exit_code == 1
+    assert "keel approve credit 1 -m" in unsigned.output
+
+    approved = keel_cli("approve", "credit", "1", "-m", "re-reviewed under policy v2", "--json")
+    assert approved.exit_code == 0, approved.output
+    rolled = keel_cli("rollback", "credit", "--reason", "v2 misbehaves", "--json")
+    assert rolled.exit_code == 0, rolled.output
+    assert (_json(rolled.stdout)["version"], _json(rolled.stdout)["previous_version"]) == (1, 2)
+    listed = _json(keel_cli("promotions", "list", "credit").stdout)
+    assert [(p["version"], p["policy_version"]) for p in listed] == [(1, 1), (2, 1), (1, 2)]

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 from tests import pg_cluster
 from tests.services.governed_credit import (
+    APRIL,
+    CARL,
     DANA,
     MODEL,
+    POLICY,
     ROOT,
     STRICTER,
     production,
@@ -26,8 +29,22 @@ from keel.config import Settings
 from keel.domain.governance import Gate, GateOutcome
 from keel.domain.incidents import Incident, Severity, TimelineEntry
 from keel.domain.lifecycle import VersionStatus
-from keel.errors import Conflict
+from keel.domain.permissions import Grant, Principal, Role
+from keel.domain.risk import QUESTIONNAIRE
+from keel.errors import Conflict, PermissionDenied
 from keel.services.backend import Backend
+
+# A revised policy that v1 still meets (a larger artifact limit): a new policy version all the same.
+REVISED = POLICY.replace("max_artifact_mb: 10", "max_artifact_mb: 20")
+# The EU AI Act's credit scoring (Annex III point 5(b)): the high-risk tier.
+CREDIT_SCORING = {
+    **{q.id: False for q in QUESTIONNAIRE.questions if not q.follow_up},
+    "credit_scoring": True,
+    "narrow_procedural_task": False,
+    "profiles_people": True,
+}
+# dana registered every version; as an approver she still may not approve her own.
+REGISTRANT_APPROVER = Principal("dana", grants=(Grant(Role.APPROVER, "risk"),))
 
 PLAYBOOK = """\
 name: credit-rollback
@@ -164,3 +181,77 @@ def test_rollback_needs_an_earlier_production_version(backend: Backend) -> None:
         backend.governance.rollback(DANA, MODEL, reason="only one")
     plan = backend.governance.rollback_plan(MODEL)
     assert (plan.current, plan.target) == (1, None)
+
+
+@pytest.mark.parametrize("change", ["policy change", "risk reassessment"])
+def test_after_a_policy_change_rollback_is_a_governed_path_not_a_dead_end(
+    promoted: Backend, change: str
+) -> None:
+    # A change v1 still meets, yet its stored results and approvals were judged before it.
+    if change == "policy change":
+        promoted.governance.apply_policy(ROOT, REVISED)
+        in_force = ("unassessed", 2)
+    else:
+        promoted.governance.apply_policy(ROOT, POLICY.replace("tier: unassessed", "tier: high"))
+        assessed = promoted.risk.assess(APRIL, MODEL, CREDIT_SCORING)
+        assert str(assessed.tier) == "high"
+        in_force = ("high", 1)
+    with pytest.raises(Conflict) as refused:
+        promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
+    assert "cannot be rolled back to version 1" in refused.value.message
+    blockers = refused.value.details["blockers"]
+    assert any("run the gates again (keel gates run credit 1)" in b for b in blockers), blockers
+
+    # The gates run again on the retired version, under the policy in force now; they pass, and
+    # the approvals that saw the old evidence are void.
+    status = promoted.governance.run_gates(DANA, MODEL, 1)
+    assert {str(g.gate): str(g.outcome) for g in status.gates} == {
+        "performance": "passed",
+        "security": "passed",
+        "fairness": "not_required",
+        "signoff": "pending",
+    }
+    assert [a.void for a in promoted.governance.approvals(MODEL, 1)] == [True, True]
+    with pytest.raises(Conflict) as unsigned:
+        promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
+    assert "signoff gate pending" in unsigned.value.message
+    assert "keel approve credit 1 -m" in unsigned.value.message
+    assert production(promoted) == 2
+
+    # Sign-off again, by approvers other than the registrant, on the retired version.
+    with pytest.raises(PermissionDenied, match="Separation of duties"):
+        promoted.governance.approve(REGISTRANT_APPROVER, MODEL, 1, "I trust my own model")
+    promoted.governance.approve(APRIL, MODEL, 1, "re-reviewed under the revised policy")
+    with pytest.raises(Conflict, match="each person counts once"):
+        promoted.governance.approve(APRIL, MODEL, 1, "twice")
+    promoted.governance.approve(CARL, MODEL, 1, "compliance re-review done")
+    trail = promoted.audit.events(ROOT, action="approval.approve")
+    assert [(e.actor, e.details["version_status"]) for e in trail][-2:] == [
+        ("april", "retired"),
+        ("carl", "retired"),
+    ]
+    assert promoted.registry.get_version(MODEL, 1).status == VersionStatus.RETIRED
+
+    rolled = promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
+    assert (rolled.version, rolled.previous_version) == (1, 2)
+    assert (rolled.policy_tier, rolled.policy_version) == in_force
+    assert production(promoted) == 1
+    assert promoted.registry.get_version(MODEL, 1).status == VersionStatus.PRODUCTION
+    assert promoted.registry.get_version(MODEL, 2).status == VersionStatus.RETIRED
+    # The version in production is no candidate: no more decisions on it.
+    with pytest.raises(Conflict, match="'production': sign-off is for candidates"):
+        promoted.governance.approve(APRIL, MODEL, 1, "again")
+
+
+def test_a_rejected_rollback_target_is_archived_and_never_rolled_back_to(
+    promoted: Backend,
+) -> None:
+    promoted.governance.apply_policy(ROOT, REVISED)
+    promoted.governance.run_gates(DANA, MODEL, 1)
+    promoted.governance.reject(CARL, MODEL, 1, "v1 leaks a protected attribute after all")
+    assert promoted.registry.get_version(MODEL, 1).status == VersionStatus.ARCHIVED
+    with pytest.raises(Conflict, match="version 1 is archived"):
+        promoted.governance.rollback(DANA, MODEL, reason="v2 drifted")
+    with pytest.raises(Conflict, match="rejected; its candidacy is over"):
+        promoted.governance.approve(APRIL, MODEL, 1, "changed my mind")
+    assert production(promoted) == 2

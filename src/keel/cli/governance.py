@@ -1,4 +1,5 @@
-"""`keel policy|gates|approve|reject|promote`: governance from a terminal, through `keel.sdk`."""
+"""`keel policy|gates|approve|reject|promote|promotions`: governance from a terminal, through
+`keel.sdk`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ policy_app = typer.Typer(
 )
 gates_app = typer.Typer(
     help="The gates: performance, security, fairness, sign-off.", no_args_is_help=True
+)
+promotions_app = typer.Typer(
+    help="Who put which version in production, when, and under which policy.",
+    no_args_is_help=True,
 )
 
 _STYLE = {
@@ -164,3 +169,32 @@ def promote(
     with connected(ctx) as keel:
         promoted = keel.promote(model, version, break_glass=break_glass)
     output.show(as_json, promoted, lambda: promotion_view(promoted))
+
+
+def promotions_table(model: str, promotions: list[PromotionOut]) -> RenderableType:
+    """Every promotion, oldest first; break-glass ones in red with their justification."""
+    if not promotions:
+        return Text(f"{model} has never been promoted.")
+    table = Table(title=f"{model}: promotions, oldest first")
+    for column in ("when", "version", "previous", "by", "policy", "break-glass"):
+        table.add_column(column, overflow="fold")
+    for p in promotions:
+        policy = f"{p.policy_tier} v{p.policy_version}" if p.policy_tier else ""
+        glass = Text(f"yes: {p.justification}", style="bold red") if p.break_glass else Text("")
+        table.add_row(
+            output.when(p.promoted_at),
+            f"v{p.version}",
+            "" if p.previous_version is None else f"v{p.previous_version}",
+            p.promoted_by,
+            policy,
+            glass,
+        )
+    return table
+
+
+@promotions_app.command("list")
+def promotions_list(ctx: typer.Context, model: Model, as_json: JsonFlag = False) -> None:
+    """List a model's promotions and rollbacks, oldest first, break-glass ones flagged."""
+    with connected(ctx) as keel:
+        found = keel.promotions(model)
+    output.show(as_json, found, lambda: promotions_table(model, found))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from typing import BinaryIO
 
 from keel.domain.flavor import ACCEPTED_FORMATS, data_format, detect_flavor
@@ -21,13 +22,18 @@ from keel.domain.registry import (
     Team,
     VersionDraft,
 )
-from keel.errors import Conflict, InvalidInput, MalformedUpload
+from keel.errors import Conflict, InvalidInput, MalformedUpload, PermissionDenied
 from keel.services.scanning import ArtifactScanner
 from keel.store.artifacts import ArtifactStore
 from keel.store.registry_store import RegistryStore
 
-# Aliases that move traffic; only governance's promotion path may set them.
+# Aliases that move traffic; only governance's promotion path may set them, and only it may
+# change the status of the version holding one (a promotion or rollback retires it).
 GOVERNED_ALIASES = frozenset({"production"})
+# A version in one of these is still a candidacy its team's approvers decide on.
+CANDIDACY_STATUSES = frozenset(
+    {VersionStatus.REGISTERED, VersionStatus.CANDIDATE, VersionStatus.APPROVED}
+)
 MAX_PAGE = 500
 _FLAVOR_SCAN_BYTES = 8 * 1024 * 1024
 
@@ -113,13 +119,36 @@ class Registry:
         return self.store.get_model(check_name(name, "model"))
 
     def update_model(self, by: Principal, name: str, changes: ModelChanges) -> Model:
+        """Edit a model. Moving it to another team needs write access in both teams, and an
+        admin while any version awaits sign-off or promotion (registered, candidate, approved):
+        otherwise the move would hand those candidacies to the new team's approvers, chosen by
+        whoever moved it."""
         self._writable(by, name)
         if changes.team is not None:
             check_name(changes.team, "team")
             authorize(by, Permission.WRITE, changes.team)  # moving a model needs both teams
         if changes.owner is not None and not changes.owner.strip():
             raise InvalidInput("The 'owner' field must name a person or group.", {"field": "owner"})
-        return self.store.update_model(name, changes, by.name)
+
+        def check_move(team: str, statuses: Mapping[int, VersionStatus]) -> None:
+            pending = {v: s for v, s in sorted(statuses.items()) if s in CANDIDACY_STATUSES}
+            if not pending or by.is_admin:
+                return
+            listed = ", ".join(f"v{v} {s}" for v, s in pending.items())
+            raise PermissionDenied(
+                f"{by.name!r} may not move {name} from team {team!r} to {changes.team!r} while "
+                f"versions await sign-off or promotion ({listed}): their approvers are team "
+                f"{team!r}'s. Ask an admin to move it, or finish those candidacies first "
+                "(promote, or reject them).",
+                {
+                    "permission": "admin",
+                    "needs": "admin",
+                    "field": "team",
+                    "pending_versions": list(pending),
+                },
+            )
+
+        return self.store.update_model(name, changes, by.name, check_move=check_move)
 
     def list_models(
         self, query: ModelQuery, *, cursor: str | None = None, limit: int = 100
@@ -208,7 +237,9 @@ class Registry:
                 {"status": str(status)},
             )
         self._writable(by, model)
-        return self.store.set_status(model, version, status, by.name, reason)
+        return self.store.set_status(
+            model, version, status, by.name, reason, guarded_aliases=GOVERNED_ALIASES
+        )
 
     # -- aliases -------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ implementation through the same checks.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.registry import (
@@ -49,7 +50,17 @@ class RegistryStore(ABC):
     def get_model(self, name: str) -> Model: ...
 
     @abstractmethod
-    def update_model(self, name: str, changes: ModelChanges, actor: str) -> Model: ...
+    def update_model(
+        self,
+        name: str,
+        changes: ModelChanges,
+        actor: str,
+        *,
+        check_move: Callable[[str, Mapping[int, VersionStatus]], None] | None = None,
+    ) -> Model:
+        """Apply ``changes``. When they move the model to another team, ``check_move`` sees the
+        current team and every version's status under the model's lock, and raises to refuse
+        (so a version registered meanwhile cannot slip past it)."""
 
     @abstractmethod
     def list_models(self, query: ModelQuery, *, cursor: str | None, limit: int) -> Page[Model]: ...
@@ -70,9 +81,19 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def set_status(
-        self, model: str, version: int, status: VersionStatus, actor: str, reason: str
+        self,
+        model: str,
+        version: int,
+        status: VersionStatus,
+        actor: str,
+        reason: str,
+        *,
+        guarded_aliases: frozenset[str] = frozenset(),
     ) -> ModelVersion:
-        """Move a version to ``status`` if the lifecycle allows it (checked inside the write)."""
+        """Move a version to ``status`` if the lifecycle allows it (checked inside the write).
+
+        `Conflict` when the version holds one of ``guarded_aliases``: those move only through
+        governance, and so does the status of the version holding them."""
 
     @abstractmethod
     def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:

@@ -273,9 +273,9 @@ class SqlGovernanceStore:
         A ``registered`` version becomes a ``candidate``; an ``approved`` one whose approvals
         were voided goes back to ``candidate``. Returns the stored results and voided approvals.
         """
-        now = _now()
         with write_transaction(self._engine) as conn:
             self._lock_model(conn, model)
+            now = _now()
             row = self._version_row(conn, model, version)
             stored: list[GateResult] = []
             for result in results:
@@ -455,6 +455,8 @@ class SqlGovernanceStore:
                     "comment": comment,
                     "teams": list(teams),
                     "saw": dict(saw),
+                    # "retired": a decision on a version to roll back to (a re-approval).
+                    "version_status": str(row.status),
                 },
             )
             status = VersionStatus(row.status)
@@ -532,10 +534,12 @@ class SqlGovernanceStore:
         ``expect`` is the `state_token` the caller judged the gates under; if a gate run or a
         decision landed since, nothing is written and `Conflict` asks to try again.
         """
-        now = _now()
         actor = promotion.actor
         with write_transaction(self._engine) as conn:
             model_row = self._lock_model(conn, model)
+            # Taken once the model is locked: promotions of one model then get increasing
+            # times in the order they commit, so no alias period ends before it starts.
+            now = _now()
             row = self._version_row(conn, model, version)
             if self._state_token(conn, model, version) != expect:
                 raise Conflict(

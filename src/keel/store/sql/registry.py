@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -239,12 +239,33 @@ class SqlRegistryStore(RegistryStore):
         with read_transaction(self._engine) as conn:
             return self._to_model(conn, self._model_row(conn, name))
 
-    def update_model(self, name: str, changes: ModelChanges, actor: str) -> Model:
+    def update_model(
+        self,
+        name: str,
+        changes: ModelChanges,
+        actor: str,
+        *,
+        check_move: Callable[[str, Mapping[int, VersionStatus]], None] | None = None,
+    ) -> Model:
         with write_transaction(self._engine) as conn:
             row = self._model_row(conn, name, lock=True)
             values: dict[str, Any] = {"updated_at": _now()}
+            previous_team: str | None = None
             if changes.team is not None:
                 values["team_id"] = self._team_id(conn, changes.team)
+                if values["team_id"] != row.team_id:
+                    previous_team = conn.execute(
+                        select(teams.c.name).where(teams.c.id == row.team_id)
+                    ).scalar_one()
+                    if check_move is not None:
+                        statuses = conn.execute(
+                            select(model_versions.c.version, model_versions.c.status).where(
+                                model_versions.c.model_id == row.id
+                            )
+                        ).all()
+                        check_move(
+                            previous_team, {v.version: VersionStatus(v.status) for v in statuses}
+                        )
             for field in ("owner", "description", "use_case"):
                 if getattr(changes, field) is not None:
                     values[field] = getattr(changes, field)
@@ -252,6 +273,8 @@ class SqlRegistryStore(RegistryStore):
             if changes.tags is not None:
                 self._write_tags(conn, row.id, changes.tags)
             changed = {k: v for k, v in vars(changes).items() if v is not None}
+            if previous_team is not None:
+                changed["previous_team"] = previous_team
             audit.append(
                 conn,
                 actor=actor,
@@ -304,10 +327,10 @@ class SqlRegistryStore(RegistryStore):
     def create_version(
         self, model: str, artifact: Artifact, draft: VersionDraft, actor: str
     ) -> ModelVersion:
-        now = _now()
         lineage = draft.lineage
         with write_transaction(self._engine) as conn:
             row = self._model_row(conn, model, lock=True)
+            now = _now()  # under the model's lock, so times follow the order of commits
             number = row.latest_version + 1
             if lineage.parent_version is not None and lineage.parent_version >= number:
                 raise InvalidInput(
@@ -447,12 +470,34 @@ class SqlRegistryStore(RegistryStore):
         )
 
     def set_status(
-        self, model: str, version: int, status: VersionStatus, actor: str, reason: str
+        self,
+        model: str,
+        version: int,
+        status: VersionStatus,
+        actor: str,
+        reason: str,
+        *,
+        guarded_aliases: frozenset[str] = frozenset(),
     ) -> ModelVersion:
-        now = _now()
         with write_transaction(self._engine) as conn:
             self._model_row(conn, model, lock=True)
+            now = _now()
             row = self._version_row(conn, model, version)
+            held = conn.execute(
+                select(alias_assignments.c.alias).where(
+                    alias_assignments.c.version_id == row.id,
+                    alias_assignments.c.cleared_at.is_(None),
+                    alias_assignments.c.alias.in_(sorted(guarded_aliases)),
+                )
+            ).scalar()
+            if held is not None:
+                raise Conflict(
+                    f"{model} version {version} holds the {held!r} alias, so its status moves "
+                    f"only through governance: promote another version (keel promote {model} "
+                    f"VERSION) or roll back (keel rollback {model} --reason ...); either one "
+                    "retires this version.",
+                    {"model": model, "version": version, "alias": held, "status": str(status)},
+                )
             move_version_status(conn, row, model, status, actor, reason, now)
             return self._version(conn, model, version)
 
@@ -491,9 +536,10 @@ class SqlRegistryStore(RegistryStore):
         )
 
     def set_alias(self, model: str, alias: str, version: int, actor: str) -> AliasAssignment:
-        now = _now()
         with write_transaction(self._engine) as conn:
             model_row = self._model_row(conn, model, lock=True)
+            # Taken under the model's lock: alias periods then follow the order of commits.
+            now = _now()
             version_row = self._version_row(conn, model, version)
             current = self._assignments(conn, self._open(model_row.id, alias))
             if current and current[0].version == version:
