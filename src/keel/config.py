@@ -13,6 +13,9 @@ Precedence: explicit argument > environment variable > default.
 | telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 | webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
+| audit signing key    | ``KEEL_AUDIT_KEY_FILE``    | ``<data dir>/audit-key`` (made at start) |
+| audit checkpoints    | ``KEEL_AUDIT_CHECKPOINT_DIR`` | ``<data dir>/audit-checkpoints`` |
+| checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+DEFAULT_AUDIT_CHECKPOINT_MINUTES = 15
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -46,6 +50,11 @@ def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes
     if value <= 0:
         raise InvalidInput(f"{name} must be > 0. Got {value} instead.")
     return value
+
+
+def _path_env(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser().resolve() if raw else None
 
 
 def data_dir_from(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:
@@ -65,6 +74,19 @@ class Settings:
     telemetry_dir: Path | None = None  # None: <data dir>/telemetry
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    audit_key_file: Path | None = None  # None: <data dir>/audit-key, created on first start
+    audit_checkpoint_dir: Path | None = None  # None: <data dir>/audit-checkpoints
+    audit_checkpoint_minutes: int = DEFAULT_AUDIT_CHECKPOINT_MINUTES
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The key that signs audit events and checkpoints; never in the database."""
+        return self.audit_key_file or self.data_dir / "audit-key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where signed audit checkpoints are appended (audit-checkpoints.jsonl)."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def telemetry_path(self) -> Path:
@@ -105,5 +127,13 @@ class Settings:
             max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             webhook_max_attempts=_int_env(
                 env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, unit="attempts"
+            ),
+            audit_key_file=_path_env(env, "KEEL_AUDIT_KEY_FILE"),
+            audit_checkpoint_dir=_path_env(env, "KEEL_AUDIT_CHECKPOINT_DIR"),
+            audit_checkpoint_minutes=_int_env(
+                env,
+                "KEEL_AUDIT_CHECKPOINT_MINUTES",
+                DEFAULT_AUDIT_CHECKPOINT_MINUTES,
+                unit="minutes",
             ),
         )

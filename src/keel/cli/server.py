@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from keel.config import ADMIN_TOKEN_FILE, Settings
+from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from keel.services.backend import Backend
@@ -48,7 +49,11 @@ def up(
 
     settings = Settings.load(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = Backend.open(settings)
+    try:
+        backend = Backend.open(settings)
+    except KeelError as exc:  # e.g. an unusable KEEL_AUDIT_KEY_FILE: one line, no traceback
+        err.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
     if settings.embedded:
         backend.migrate()
     elif migrate.current_revision(backend.engine) != migrate.head_revision():
