@@ -14,6 +14,9 @@ Precedence: explicit argument > environment variable > default.
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 | webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
 | late-label horizon   | ``KEEL_LABEL_HORIZON_DAYS`` | 7 (windows re-judged for labels) |
+| audit signing key    | ``KEEL_AUDIT_KEY_FILE``    | ``<data dir>/audit-key`` (made at start) |
+| audit checkpoints    | ``KEEL_AUDIT_CHECKPOINT_DIR`` | ``<data dir>/audit-checkpoints`` |
+| checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
 DEFAULT_LABEL_HORIZON_DAYS = 7
+DEFAULT_AUDIT_CHECKPOINT_MINUTES = 15
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -96,6 +100,11 @@ def _local_servers(path: Path) -> dict[str, str]:
     return {str(k): v for k, v in loaded.items() if isinstance(v, str)}
 
 
+def _path_env(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name)
+    return Path(raw).expanduser().resolve() if raw else None
+
+
 def data_dir_from(env: Mapping[str, str], data_dir: Path | str | None = None) -> Path:
     """The data directory: ``data_dir`` if given, else ``$KEEL_HOME``, else ``./.keel``."""
     return Path(data_dir or env.get("KEEL_HOME") or ".keel").expanduser()
@@ -114,6 +123,19 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
     label_horizon_days: int = DEFAULT_LABEL_HORIZON_DAYS
+    audit_key_file: Path | None = None  # None: <data dir>/audit-key, created on first start
+    audit_checkpoint_dir: Path | None = None  # None: <data dir>/audit-checkpoints
+    audit_checkpoint_minutes: int = DEFAULT_AUDIT_CHECKPOINT_MINUTES
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The key that signs audit events and checkpoints; never in the database."""
+        return self.audit_key_file or self.data_dir / "audit-key"
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where signed audit checkpoints are appended (audit-checkpoints.jsonl)."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def telemetry_path(self) -> Path:
@@ -157,5 +179,13 @@ class Settings:
             ),
             label_horizon_days=_int_env(
                 env, "KEEL_LABEL_HORIZON_DAYS", DEFAULT_LABEL_HORIZON_DAYS, unit="days"
+            ),
+            audit_key_file=_path_env(env, "KEEL_AUDIT_KEY_FILE"),
+            audit_checkpoint_dir=_path_env(env, "KEEL_AUDIT_CHECKPOINT_DIR"),
+            audit_checkpoint_minutes=_int_env(
+                env,
+                "KEEL_AUDIT_CHECKPOINT_MINUTES",
+                DEFAULT_AUDIT_CHECKPOINT_MINUTES,
+                unit="minutes",
             ),
         )

@@ -102,11 +102,12 @@ def test_audit_verify_names_the_edited_event_and_exits_1(
     result = keel_cli("audit", "verify")
     assert result.exit_code == 1
     assert result.stdout == (
-        "NOT intact: the audit trail breaks at seq 3: its content no longer matches its hash "
+        "NOT intact (edited): the audit trail breaks at seq 3: its content no longer matches its "
+        "hash "
         "(edited); the 2 events before it check out\n"
     )
     as_json = json.loads(keel_cli("audit", "verify", "--json").stdout)
-    assert (as_json["intact"], as_json["broken_seq"]) == (False, 3)
+    assert (as_json["intact"], as_json["broken_seq"], as_json["kind"]) == (False, 3, "edited")
 
 
 def test_audit_verify_notices_a_deleted_last_event(
@@ -129,7 +130,33 @@ def test_audit_verify_refuses_a_malformed_anchor(keel_cli: Keel, churn: str) -> 
 def test_only_admins_read_the_audit_trail(keel_cli: Keel, churn: str) -> None:
     ok(keel_cli("users", "create", "vic"))
     vic = ok(keel_cli("tokens", "create", "--user", "vic")).stdout.strip()
-    for command in (["log"], ["head"], ["verify"]):
+    for command in (["log"], ["head"], ["verify"], ["checkpoint"]):
         result = keel_cli("--token", vic, "audit", *command)
         assert result.exit_code == 1
         assert result.stderr.startswith("Error: 'vic' may not admin")
+
+
+def test_audit_checkpoint_signs_the_head_and_verify_checks_against_it(
+    keel_cli: Keel, churn: str, keel_backend: Backend
+) -> None:
+    anchor = ok(keel_cli("audit", "head")).stdout.strip()
+    printed = ok(keel_cli("audit", "checkpoint")).stdout
+    assert re.fullmatch(rf"checkpoint at event {anchor} \(\d{{4}}-.* UTC\), signed\n", printed)
+    taken = json.loads(ok(keel_cli("audit", "checkpoint", "--json")).stdout)
+    assert (taken["seq"], len(taken["signature"])) == (10, 64)
+    assert ok(keel_cli("audit", "verify")).stdout.startswith(
+        f"intact: 10 events, head {anchor}, signed checkpoint at event 10 ("
+    )
+    tamper(keel_backend, "DELETE FROM audit_events WHERE seq >= 9")
+    tamper(
+        keel_backend,
+        "UPDATE audit_head SET seq = 8, hash = (SELECT hash FROM audit_events WHERE seq = 8)",
+    )
+    result = keel_cli("audit", "verify")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("NOT intact (truncated): the audit trail breaks at seq 9: ")
+    refused = keel_cli("audit", "checkpoint")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "Error: No checkpoint written: the audit trail breaks at seq 9"
+    )

@@ -135,3 +135,23 @@ def test_an_anchor_that_is_not_seq_colon_hash_is_refused(keel: Client, ana: str)
         keel.audit_verify(anchor="yesterday")
     wrong = keel.audit_verify(anchor="2:" + "0" * 64)
     assert (wrong.intact, wrong.broken_seq) == (False, 2)
+
+
+def test_a_checkpoint_catches_forged_events_appended_after_it(
+    keel: Client, ana: str, keel_backend: Backend
+) -> None:
+    head = keel.audit_head()
+    checkpoint = keel.audit_checkpoint()
+    assert (checkpoint.seq, checkpoint.hash) == (head.seq, head.hash)
+    assert len(checkpoint.signature) == 64 and checkpoint.key_id
+    result = keel.audit_verify()
+    assert (result.intact, result.checkpoint_seq, result.signed) == (True, head.seq, head.seq)
+    # A forger with SQL access appends a copy of the newest event after the checkpoint.
+    tamper(
+        keel_backend,
+        "INSERT INTO audit_events (seq, at, actor, action, subject_type, subject_id, details, "
+        "prev_hash, hash, signature) SELECT seq + 1, at, actor, action, subject_type, subject_id, "
+        f"details, hash, hash, signature FROM audit_events WHERE seq = {head.seq}",
+    )
+    result = keel.audit_verify()
+    assert (result.intact, result.broken_seq) == (False, head.seq + 1)

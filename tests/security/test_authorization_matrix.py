@@ -387,6 +387,7 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/audit", "admin", _json("GET", "/api/v1/audit")),
     ("GET /api/v1/audit/head", "admin", _json("GET", "/api/v1/audit/head")),
     ("GET /api/v1/audit/verify", "admin", _json("GET", "/api/v1/audit/verify")),
+    ("POST /api/v1/audit/checkpoints", "admin", _json("POST", "/api/v1/audit/checkpoints")),
     ("GET /api/v1/risk/questionnaire", "read", _json("GET", "/api/v1/risk/questionnaire")),
     (
         "GET /api/v1/models/{name}/risk-assessments",

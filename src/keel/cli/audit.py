@@ -1,9 +1,10 @@
-"""`keel audit log|head|verify`: read the audit trail, anchor it, prove nobody rewrote it."""
+"""`keel audit log|head|checkpoint|verify`: read the audit trail, anchor and checkpoint it, prove
+nobody rewrote it."""
 
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -87,6 +88,25 @@ def audit_head(
         typer.echo(head.anchor)
 
 
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoint as JSON.")] = False,
+) -> None:
+    """Sign the current head with the server's audit key and export it (admins only).
+
+    The worker also does this every KEEL_AUDIT_CHECKPOINT_MINUTES. `keel audit verify` then
+    catches events deleted up to the newest checkpoint, and any rewritten before it.
+    """
+    with connected(ctx) as keel:
+        checkpoint = keel.audit_checkpoint()
+    if as_json:
+        output.emit_json(Console(), checkpoint)
+    else:
+        at = checkpoint.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"checkpoint at event {checkpoint.seq}:{checkpoint.hash} ({at} UTC), signed")
+
+
 @audit_app.command("verify")
 def audit_verify(
     ctx: typer.Context,
@@ -99,7 +119,8 @@ def audit_verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Check the audit hash chain: exit 0 when intact, 1 naming the first broken event."""
+    """Check the audit chain, its signatures and the signed checkpoints: exit 0 when intact,
+    1 naming the first broken event and the kind of tampering."""
     with connected(ctx) as keel:
         result = keel.audit_verify(anchor)
     console = Console(highlight=False, soft_wrap=True)

@@ -318,12 +318,21 @@ def audit_table(events: Iterable[AuditEventOut]) -> Table:
 def verification_line(result: AuditVerification) -> Text:
     """One line: ``intact: 12 events, head 12:ab12...``, or where and why the chain breaks."""
     if result.intact:
+        extra = ""
+        if result.checkpoint_seq is not None and result.checkpoint_at is not None:
+            at = result.checkpoint_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            extra += f", signed checkpoint at event {result.checkpoint_seq} ({at} UTC)"
+        if result.unsigned_legacy:
+            extra += f", {result.unsigned_legacy} unsigned legacy events before signing began"
         return Text.assemble(
             ("intact", "bold green"),
-            f": {result.checked} events, head {result.head_seq}:{result.head_hash}",
+            f": {result.checked} events, head {result.head_seq}:{result.head_hash}{extra}",
         )
+    verdict = f"NOT intact ({result.kind})" if result.kind else "NOT intact"
+    if result.broken_seq is None:
+        return Text.assemble((verdict, "bold red"), f": {result.reason}")
     return Text.assemble(
-        ("NOT intact", "bold red"),
+        (verdict, "bold red"),
         f": the audit trail breaks at seq {result.broken_seq}: {result.reason}; "
         f"the {result.checked} events before it check out",
     )

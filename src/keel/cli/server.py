@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from keel.config import ADMIN_TOKEN_FILE, Settings, remember_local_server
+from keel.errors import KeelError
 
 if TYPE_CHECKING:
     from keel.services.backend import Backend
@@ -51,7 +52,11 @@ def up(
     started = datetime.now(UTC)
     settings = Settings.load(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = Backend.open(settings)
+    try:
+        backend = Backend.open(settings)
+    except KeelError as exc:  # e.g. an unusable KEEL_AUDIT_KEY_FILE: one line, no traceback
+        err.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
     removed = remove_leftovers(backend.registry.artifacts, backend.telemetry.files, started)
     if removed:
         err.print(f"Removed {len(removed)} temporary files left by a stopped Keel.")

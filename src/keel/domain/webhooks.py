@@ -28,7 +28,17 @@ HEADER_IDEMPOTENCY_KEY = "X-Keel-Idempotency-Key"
 HEADER_EVENT = "X-Keel-Event"
 DEFAULT_TOLERANCE_S = 300
 # The event families Keel emits; a subscription's patterns must name one of them.
-EVENT_FAMILIES = ("incident", "gate", "promotion", "rollback", "retrain", "budget", "slo", "test")
+EVENT_FAMILIES = (
+    "incident",
+    "gate",
+    "promotion",
+    "rollback",
+    "retrain",
+    "budget",
+    "slo",
+    "test",
+    "audit",
+)
 
 
 class DeliveryStatus(StrEnum):

@@ -1,6 +1,7 @@
 """The wire format: pydantic models shared by the REST API and the SDK."""
 
 from keel.schemas.identity import (
+    AuditCheckpoint,
     AuditEventOut,
     AuditHead,
     AuditPage,
@@ -37,6 +38,7 @@ from keel.schemas.registry import (
 
 __all__ = [
     "AuditEventOut",
+    "AuditCheckpoint",
     "AuditHead",
     "AuditPage",
     "AuditVerification",

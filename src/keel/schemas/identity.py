@@ -86,3 +86,27 @@ class AuditVerification(WireOut):
     head_hash: str
     broken_seq: int | None = None
     reason: str = ""
+    kind: str = Field(
+        default="",
+        description="When not intact: edited, deleted, reordered, forged, rewritten, truncated, "
+        "bad-checkpoint or wrong-key.",
+    )
+    signed: int = Field(default=0, description="Events whose signature the audit key confirms.")
+    unsigned_legacy: int = Field(
+        default=0, description="Events written before Keel signed events (not tampering)."
+    )
+    checkpoint_seq: int | None = Field(
+        default=None, description="The newest signed checkpoint's event, if any."
+    )
+    checkpoint_at: datetime | None = None
+
+
+class AuditCheckpoint(WireOut):
+    """A signed statement that the chain's head was event ``seq`` with ``hash`` at ``at``."""
+
+    seq: int
+    hash: str
+    at: datetime
+    unsigned_until: int = Field(description="Events up to here were written before signing.")
+    key_id: str = Field(description="Names the audit key that signed it (not the key).")
+    signature: str

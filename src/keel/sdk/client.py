@@ -21,6 +21,7 @@ from keel.errors import InvalidInput, KeelError, TransportError, error_from_enve
 from keel.schemas import (
     AliasIn,
     AliasOut,
+    AuditCheckpoint,
     AuditEventOut,
     AuditHead,
     AuditVerification,
@@ -448,6 +449,13 @@ class Client(
         """
         params = {} if anchor is None else {"anchor": anchor}
         return self._call(AuditVerification, "GET", f"{_API}/audit/verify", params=params)
+
+    def audit_checkpoint(self) -> AuditCheckpoint:
+        """Sign the current head with the server's audit key and export it (admins only).
+
+        `audit_verify` then catches events deleted up to it (truncation) or rewritten before it.
+        """
+        return self._call(AuditCheckpoint, "POST", f"{_API}/audit/checkpoints")
 
     # -- server -----------------------------------------------------------------------------
 

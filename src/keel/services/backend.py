@@ -27,9 +27,10 @@ from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
+from keel.store.audit_checkpoints import CheckpointFile, open_key
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
-from keel.store.sql.audit import SqlAuditLog
+from keel.store.sql.audit import SqlAuditLog, sign_with
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -65,6 +66,10 @@ class Backend:
     @classmethod
     def open(cls, settings: Settings) -> Backend:
         engine = make_engine(settings.database_url)
+        # The audit key is a file, never a row: made on the first start at the default place;
+        # an explicit KEEL_AUDIT_KEY_FILE must already exist.
+        audit_key = open_key(settings.audit_key_path, create=settings.audit_key_file is None)
+        sign_with(engine, audit_key)
         artifacts = ArtifactStore(settings.artifact_url, settings.artifact_storage_options)
         registry_store = SqlRegistryStore(engine)
         evaluation_store = SqlEvaluationStore(engine)
@@ -113,7 +118,9 @@ class Backend:
             engine=engine,
             registry=registry,
             identity=Identity(SqlIdentityStore(engine)),
-            audit=AuditTrail(SqlAuditLog(engine)),
+            audit=AuditTrail(
+                SqlAuditLog(engine), audit_key, CheckpointFile(settings.audit_checkpoint_path)
+            ),
             risk=risk,
             evaluation=evaluation,
             governance=governance,
@@ -134,6 +141,8 @@ class Backend:
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.
         backend.governance.add_listener(notifications.emit)
+        # ...and every signed audit checkpoint: webhook receivers become outside witnesses.
+        backend.audit.add_listener(notifications.emit)
         return backend
 
     def migrate(self) -> None:

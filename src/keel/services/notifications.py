@@ -161,7 +161,8 @@ class Notifications:
     ) -> list[int]:
         """Queue ``event_type`` for every subscription that wants it; returns the outbox ids.
 
-        Event types: incident.*, gate.*, promotion.*, rollback.*, retrain.*, budget.*, slo.*.
+        Event types: incident.*, gate.*, promotion.*, rollback.*, retrain.*, budget.*, slo.*,
+        audit.*.
         The deliveries are due from ``now`` (the current time when not given).
         """
         return self.store.enqueue(event_type, _jsonable(payload), _utc(now))

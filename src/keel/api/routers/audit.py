@@ -1,4 +1,4 @@
-"""The audit trail: read it, take its head as an anchor, verify the chain."""
+"""The audit trail: read it, take its head as an anchor, checkpoint it, verify the chain."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query
 
 from keel.api.deps import Admin, AuditDep
 from keel.api.routers import API_PREFIX
-from keel.schemas import AuditEventOut, AuditHead, AuditPage, AuditVerification
+from keel.schemas import (
+    AuditCheckpoint,
+    AuditEventOut,
+    AuditHead,
+    AuditPage,
+    AuditVerification,
+)
 from keel.services.audit import parse_anchor
 
 router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
@@ -55,3 +61,13 @@ def audit_verify(
 ) -> AuditVerification:
     result = audit.verify(caller, parse_anchor(anchor) if anchor else None)
     return AuditVerification(**vars(result))
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    summary="Sign the current head with the audit key and export it as a checkpoint",
+    responses={409: {"description": "The chain does not verify: no checkpoint is written"}},
+)
+def audit_checkpoint(audit: AuditDep, caller: Admin) -> AuditCheckpoint:
+    return AuditCheckpoint(**vars(audit.checkpoint(caller)))

@@ -129,7 +129,11 @@ class GateRuns(Pipeline):
         verdicts: dict[Gate, Verdict] = {}
         if policy.security is not None:
             verdicts[Gate.SECURITY] = security_gate.judge(
-                policy.security, version=found, scan=scan, hash_problem=self._hash_problem(found)
+                policy.security,
+                version=found,
+                scan=scan,
+                hash_problem=self._hash_problem(found),
+                loading_problem=self.evaluation.loading_problem(found),
             )
         if policy.performance is None and policy.fairness is None:
             return verdicts

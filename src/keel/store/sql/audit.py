@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Select, select, update
+from sqlalchemy import Connection, Engine, Select, func, select, update
 
 from keel.domain.audit import AuditEvent, event_hash, now, redact
+from keel.domain.audit_checkpoints import AuditKey
 from keel.store.sql import codec
 from keel.store.sql.engine import read_transaction
 from keel.store.sql.tables import audit_events, audit_head
+
+# The key each engine's appends sign with. Events are appended by every store, inside its own
+# transaction, from ~45 places that hold only a Connection; keying the signer by the engine they
+# write through keeps the key out of all of them (and out of the database).
+_signers: WeakKeyDictionary[Engine, AuditKey] = WeakKeyDictionary()
+
+
+def sign_with(engine: Engine, key: AuditKey) -> None:
+    """Sign every event appended through ``engine`` from now on with ``key``."""
+    _signers[engine] = key
 
 
 def append(
@@ -43,6 +55,8 @@ def append(
         subject_id=subject_id,
         details=clean,
     )
+    key = _signers.get(conn.engine)
+    signature = key.sign_event(digest) if key is not None else None
     conn.execute(
         audit_events.insert().values(
             seq=seq,
@@ -54,10 +68,13 @@ def append(
             details=clean,
             prev_hash=prev_hash,
             hash=digest,
+            signature=signature,
         )
     )
     conn.execute(update(audit_head).where(audit_head.c.id == 1).values(hash=digest))
-    return AuditEvent(seq, at, actor, action, subject_type, subject_id, clean, prev_hash, digest)
+    return AuditEvent(
+        seq, at, actor, action, subject_type, subject_id, clean, prev_hash, digest, signature
+    )
 
 
 def _event(row: Any) -> AuditEvent:
@@ -71,6 +88,7 @@ def _event(row: Any) -> AuditEvent:
         details=dict(row.details),
         prev_hash=row.prev_hash,
         hash=row.hash,
+        signature=row.signature,
     )
 
 
@@ -117,9 +135,25 @@ class SqlAuditLog:
         with read_transaction(self._engine) as conn:
             return [_event(r) for r in conn.execute(stmt)]
 
-    def walk(self, batch: int = 5_000) -> Iterator[AuditEvent]:
-        """Every event in seq order, read in batches so memory stays flat."""
-        after = 0
+    def event(self, seq: int) -> AuditEvent | None:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(audit_events).where(audit_events.c.seq == seq)).first()
+        return None if row is None else _event(row)
+
+    def unsigned_until(self) -> int:
+        """The last event written before events were signed: the first signed one's seq - 1,
+        or the head's seq while none is signed yet."""
+        with read_transaction(self._engine) as conn:
+            first = conn.execute(
+                select(func.min(audit_events.c.seq)).where(audit_events.c.signature.is_not(None))
+            ).scalar()
+            if first is not None:
+                return int(first) - 1
+            return int(conn.execute(select(audit_head.c.seq)).scalar_one())
+
+    def walk(self, batch: int = 5_000, *, after_seq: int = 0) -> Iterator[AuditEvent]:
+        """Every event in seq order (after ``after_seq``), read in batches so memory stays flat."""
+        after = after_seq
         while True:
             chunk = self.events(after_seq=after, limit=batch)
             yield from chunk

@@ -185,6 +185,9 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # HMAC-SHA256 of `hash` with the audit key (a file, not in the database); NULL on events
+    # written before Keel signed them.
+    Column("signature", String(64), nullable=True),
     Index("ix_audit_events_subject", "subject_type", "subject_id"),
 )
 
