@@ -45,6 +45,7 @@ from keel.services.sandbox import (
     run_sandboxed,
     sandbox_available,
 )
+from keel.services.scanning import SCANNER, SCANNER_VERSION
 
 SECRET = "s3cr3t-value-the-model-must-not-see"
 TOKEN = "keel-admin-token-the-model-must-not-see"
@@ -163,7 +164,7 @@ def register_as_if_scanned_clean(backend: Backend, artifact: bytes) -> ModelVers
     finally:
         backend.registry.scanner = scanner
     backend.evaluation.store.save_scan(
-        ScanReport(version.artifact.sha256, "fickling", "bypassed", True, (), datetime.now(UTC)),
+        ScanReport(version.artifact.sha256, SCANNER, SCANNER_VERSION, True, (), datetime.now(UTC)),
         "test",
     )
     return version
