@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from keel.api.errors import install_error_handlers
+from keel.api.json_body import StorableJson
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
@@ -73,6 +74,8 @@ def create_app(backend: Backend) -> FastAPI:
         playbook_routes.router,
     ):
         app.include_router(router)
+    # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.
+    app.add_middleware(StorableJson)
     app.add_middleware(
         BodySizeLimit,
         max_request_bytes=backend.settings.max_request_bytes,
