@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import APIOperation
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Err
+from schemathesis.specs.openapi.checks import status_code_conformance
 from starlette.testclient import TestClient
 from tests.api.conftest import bearer, open_backend
 
@@ -91,7 +92,7 @@ def test_no_operation_answers_a_server_error(
         case.call_and_validate(
             app=keel.app,
             headers=bearer(keel.token),
-            checks=[not_a_server_error],
+            checks=[not_a_server_error, status_code_conformance],
         )
 
     call()
