@@ -62,6 +62,22 @@ def test_every_integer_path_parameter_refuses_what_no_store_holds(
     assert checked >= 30
 
 
+def test_every_integer_query_parameter_refuses_what_no_store_holds(
+    app: FastAPI, client: TestClient, team_and_model: str
+) -> None:
+    checked = 0
+    for method, path, route in _routes(app):
+        for param in route.dependant.query_params:
+            if param.field_info.annotation not in (int, int | None):
+                continue
+            for value in (str(TOO_BIG), "-99999999999999999999"):
+                url = f"{_fill(path)}?{param.name}={value}"
+                err = _error(client.request(method, url))
+                assert err["details"]["problems"][0]["field"] == param.name
+            checked += 1
+    assert checked >= 8  # limits, versions, bins, top_k...
+
+
 BODIES = {
     # (raw JSON, the field the error must name)
     b'{"deep": [1, {"n": 9223372036854775808}]}': "deep.1.n",
