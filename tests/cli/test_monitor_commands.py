@@ -130,3 +130,47 @@ def test_mistakes_are_one_clear_line_and_exit_1(
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert json.loads(ok(keel_cli("monitor", "list", "churn", "--json")).stdout) == []
+
+
+def test_update_changes_what_is_given_and_keeps_the_rest(keel_cli: Keel, churn: str) -> None:
+    ok(keel_cli("monitor", "create", "churn", "--name", "ops", "--check", "operations"))
+    clash = keel_cli("monitor", "create", "churn", "--name", "ops")
+    assert clash.exit_code == 1 and "keel monitor update" in clash.stderr
+    updated = json.loads(
+        ok(
+            keel_cli(
+                "monitor",
+                "update",
+                "churn",
+                "--name",
+                "ops",
+                "--thresholds",
+                '{"operations": {"latency_p95_ms": 400}}',
+                "--delay-minutes",
+                "15",
+                "--json",
+            )
+        ).stdout
+    )
+    assert updated["thresholds"]["operations"]["latency_p95_ms"] == 400
+    assert updated["schedule"] == {"enabled": True, "delay_minutes": 15}
+    assert updated["checks"] == ["operations"] and updated["window"] == "hourly"
+    listed = json.loads(ok(keel_cli("monitor", "list", "churn", "--json")).stdout)
+    assert listed[0]["thresholds"]["operations"]["latency_p95_ms"] == 400
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--name", "ghost", "--window", "daily"), "no monitor named 'ghost'"),
+        (("--name", "ops"), "Nothing to change"),
+        (("--name", "ops", "--thresholds", "{oops"), "--thresholds"),
+    ],
+)
+def test_update_mistakes_are_one_line(
+    keel_cli: Keel, churn: str, args: tuple[str, ...], message: str
+) -> None:
+    ok(keel_cli("monitor", "create", "churn", "--name", "ops", "--check", "operations"))
+    result = keel_cli("monitor", "update", "churn", *args)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -161,7 +161,7 @@ def test_production_alias_is_refused_with_the_server_reason(
 
 def test_a_malformed_metric_is_a_usage_error(keel_cli: Keel, churn: str, model_file: Path) -> None:
     result = keel_cli("versions", "register", churn, str(model_file), "--metric", "auc")
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "KEY=VALUE" in result.output
 
 

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from keel.api.errors import install_error_handlers
+from keel.api.json_body import StorableJson
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
+from keel.api.responses import install_error_responses
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
@@ -53,6 +55,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.state.backend = backend
     app.state.metrics = CollectorRegistry()
     install_error_handlers(app)
+    install_error_responses(app)
     app.include_router(health.router)
     for router in (
         teams.router,
@@ -73,6 +76,8 @@ def create_app(backend: Backend) -> FastAPI:
         playbook_routes.router,
     ):
         app.include_router(router)
+    # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.
+    app.add_middleware(StorableJson)
     app.add_middleware(
         BodySizeLimit,
         max_request_bytes=backend.settings.max_request_bytes,

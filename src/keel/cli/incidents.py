@@ -15,6 +15,7 @@ from rich.table import Table
 
 from keel.cli import output
 from keel.cli.registry import JsonFlag, connected
+from keel.cli.usage import finite_float
 from keel.errors import InvalidInput
 from keel.schemas.incidents import AlertRuleOut, IncidentOut, IncidentStatsOut
 
@@ -129,7 +130,9 @@ def alerts_create(
     column: Annotated[str | None, typer.Option(help="Only this column's points.")] = None,
     metric: Annotated[str | None, typer.Option(help="Only this metric (e.g. psi).")] = None,
     comparison: Annotated[str, typer.Option(help=">, >=, <, <= or status.")] = "status",
-    threshold: Annotated[float | None, typer.Option(help="Needed unless status.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Needed unless status.", parser=finite_float)
+    ] = None,
     windows: Annotated[int, typer.Option(help="Consecutive windows.")] = 2,
     severity: Annotated[str, typer.Option(help="P1 (page) .. P5.")] = "P3",
     auto_resolve: Annotated[bool, typer.Option(help="Resolve when it clears.")] = True,

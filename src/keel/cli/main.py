@@ -24,9 +24,11 @@ from keel.cli import (
     server,
     telemetry,
 )
+from keel.cli.usage import KeelGroup
 
 app = typer.Typer(
     name="keel",
+    cls=KeelGroup,
     help="Keel, the MLOps control plane: run a server, and manage its models from the terminal.",
     no_args_is_help=True,
     # Locals in a traceback could hold the token.

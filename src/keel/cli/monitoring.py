@@ -17,7 +17,7 @@ from rich.text import Text
 from keel.cli import output
 from keel.cli.registry import JsonFlag, connected
 from keel.domain.monitoring import Status, worst
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
 from keel.schemas.monitoring import MetricPointOut, MonitorOut, RunOut
 
 monitor_app = typer.Typer(
@@ -147,6 +147,68 @@ def monitor_create(
             delay_minutes=delay_minutes,
         )
     output.show(as_json, created, lambda: monitors_table([created]))
+
+
+@monitor_app.command("update")
+def monitor_update(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="Model name.")],
+    name: Annotated[str, typer.Option(help="The monitor to change.")] = "default",
+    check: Annotated[
+        list[str] | None,
+        typer.Option(help="Replace the checks (repeat for several)."),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="hourly, daily, or a size in minutes (a multiple of 60).")
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Watch this version.")] = None,
+    reference_version: Annotated[
+        int | None, typer.Option(help="Compare with this version's reference profile.")
+    ] = None,
+    thresholds: Annotated[
+        str | None,
+        typer.Option(help="Replace the threshold overrides: a JSON object or a JSON file."),
+    ] = None,
+    schedule: Annotated[
+        bool | None, typer.Option(help="Let the worker run it after each window.")
+    ] = None,
+    delay_minutes: Annotated[
+        int | None, typer.Option(help="Minutes after a window ends before the worker runs it.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change a monitor's checks, window, versions, thresholds or schedule; the rest stays."""
+    changes: dict[str, Any] = {}
+    if check:
+        changes["checks"] = check
+    if window is not None:
+        changes["window"] = window
+    if version is not None:
+        changes["version"] = version
+    if reference_version is not None:
+        changes["reference_version"] = reference_version
+    with connected(ctx) as keel:
+        if thresholds is not None:
+            changes["thresholds"] = _thresholds(thresholds)
+        found = next((m for m in keel.list_monitors(model) if m.name == name), None)
+        if found is None:
+            raise NotFound(
+                f"{model} has no monitor named {name!r}; see `keel monitor list {model}`.",
+                {"field": "name"},
+            )
+        if schedule is not None or delay_minutes is not None:
+            changes["schedule"] = {
+                "enabled": found.schedule.enabled if schedule is None else schedule,
+                "delay_minutes": delay_minutes or found.schedule.delay_minutes,
+            }
+        if not changes:
+            raise InvalidInput(
+                "Nothing to change: give --check, --window, --version, --reference-version, "
+                "--thresholds, --schedule/--no-schedule or --delay-minutes.",
+                {},
+            )
+        updated = keel.update_monitor(found.id, **changes)
+    output.show(as_json, updated, lambda: monitors_table([updated]))
 
 
 @monitor_app.command("list")

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from keel.cli import output
 from keel.cli.registry import JsonFlag, connected
+from keel.cli.usage import finite_float
 from keel.schemas.notifications import DeliveryOut, SloOut, SloStatusOut, SubscriptionOut
 
 webhooks_app = typer.Typer(
@@ -142,12 +143,15 @@ def status_table(status: SloStatusOut) -> Table:
 def slo_create(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Model name.")],
-    objective: Annotated[float, typer.Option(help="Share of good requests, e.g. 0.999.")],
+    objective: Annotated[
+        float, typer.Option(help="Share of good requests, e.g. 0.999.", parser=finite_float)
+    ],
     kind: Annotated[str, typer.Option(help="availability or latency.")] = "availability",
     name: Annotated[str | None, typer.Option(help="Unique per model (default: the kind).")] = None,
     window_days: Annotated[int, typer.Option(help="28 or 30.")] = 30,
     latency_ms: Annotated[
-        float | None, typer.Option(help="Latency SLOs: the bound a good request is within.")
+        float | None,
+        typer.Option(help="Latency SLOs: the bound a good request is within.", parser=finite_float),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:

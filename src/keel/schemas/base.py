@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 
 class WireIn(BaseModel):
@@ -15,3 +18,26 @@ class WireOut(BaseModel):
     """What the server answers: an older SDK ignores fields a newer server adds."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+# SQLite and PostgreSQL both store integers in 64 bits; a larger id can never match a row, and
+# sending one to the database fails inside the driver instead of answering a clear 422.
+MAX_INT64 = 2**63 - 1
+
+
+def _id_in_range(value: int) -> int:
+    if not 1 <= value <= MAX_INT64:
+        raise PydanticCustomError(
+            "out_of_range",
+            "must be a whole number from 1 to {high}",
+            {"low": 1, "high": MAX_INT64},
+        )
+    return value
+
+
+Id = Annotated[
+    int,
+    AfterValidator(_id_in_range),
+    WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_INT64}),
+]
+"""An id or a version number, in a path, a query or a body: 1 to 2^63-1."""

@@ -10,7 +10,7 @@ from pydantic import Field
 from keel.domain.alerts import Comparison
 from keel.domain.incidents import IncidentStatus, Severity
 from keel.domain.monitoring import Check
-from keel.schemas.base import WireIn, WireOut
+from keel.schemas.base import Id, WireIn, WireOut
 
 RuleName = Annotated[str, Field(max_length=128)]
 
@@ -18,7 +18,7 @@ RuleName = Annotated[str, Field(max_length=128)]
 class AlertRuleIn(WireIn):
     name: RuleName
     check: Check
-    version: int | None = Field(default=None, description="Left out: every version's points.")
+    version: Id | None = Field(default=None, description="Left out: every version's points.")
     column: str | None = Field(default=None, max_length=256)
     metric: str | None = Field(default=None, max_length=64)
     comparison: Comparison = Field(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from keel.domain.monitoring import ALL_CHECKS, Check, Status
-from keel.schemas.base import WireIn, WireOut
+from keel.schemas.base import Id, WireIn, WireOut
 
 MonitorName = Annotated[str, Field(max_length=128)]
 WindowSpec = Annotated[
@@ -28,13 +28,13 @@ class ScheduleSpec(WireIn):
 
 class MonitorIn(WireIn):
     name: MonitorName = "default"
-    version: int | None = Field(
+    version: Id | None = Field(
         default=None,
         description="The version to watch; left out, the production alias, else newest.",
     )
     checks: list[Check] = Field(default_factory=lambda: list(ALL_CHECKS), max_length=5)
     window: WindowSpec = "hourly"
-    reference_version: int | None = Field(
+    reference_version: Id | None = Field(
         default=None,
         description="Whose reference profile to compare with; left out, the version's own.",
     )
@@ -50,8 +50,8 @@ class MonitorPatch(WireIn):
 
     checks: list[Check] | None = Field(default=None, max_length=5)
     window: WindowSpec | None = None
-    version: int | None = None
-    reference_version: int | None = None
+    version: Id | None = None
+    reference_version: Id | None = None
     thresholds: dict[str, Any] | None = None
     schedule: ScheduleSpec | None = None
 
@@ -78,7 +78,7 @@ class RunIn(WireIn):
     at: datetime | None = Field(
         default=None, description="Evaluate the newest window complete at this time (default: now)."
     )
-    monitor: int | None = Field(default=None, description="Run only this monitor (by id).")
+    monitor: Id | None = Field(default=None, description="Run only this monitor (by id).")
 
 
 class MetricPointOut(WireOut):

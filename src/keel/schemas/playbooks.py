@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from keel.schemas.base import WireIn, WireOut
+from keel.schemas.base import Id, WireIn, WireOut
 
 MAX_PLAYBOOK_CHARS = 100_000
 
@@ -36,7 +36,7 @@ class PlaybookTestIn(WireIn):
     """A dry run: what the playbook would do for the incident."""
 
     source: Annotated[str, Field(max_length=MAX_PLAYBOOK_CHARS)]
-    incident_id: int
+    incident_id: Id
     filename: Annotated[str, Field(max_length=256)] = "playbook.yaml"
 
 
@@ -56,7 +56,7 @@ class DryRunOut(WireOut):
 
 class RollbackIn(WireIn):
     reason: Annotated[str, Field(max_length=10_000)]
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 class RetrainingJobIn(WireIn):
@@ -91,7 +91,7 @@ class RetrainingJobOut(WireOut):
 
 
 class RetrainIn(WireIn):
-    incident_id: int | None = None
+    incident_id: Id | None = None
 
 
 class RetrainRunOut(WireOut):

@@ -13,7 +13,7 @@ from pydantic_core import PydanticCustomError
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.registry import ArtifactFlavor, RiskTier
 from keel.domain.signature import ColumnRole, ColumnType
-from keel.schemas.base import WireIn, WireOut
+from keel.schemas.base import Id, WireIn, WireOut
 
 T = TypeVar("T")
 
@@ -113,7 +113,7 @@ class LineageSpec(WireIn):
     git_commit: Annotated[str, Field(pattern=r"^[0-9a-f]{7,64}$")] | None = None
     git_repo_url: ShortText | None = None
     git_dirty: bool | None = None
-    parent_version: int | None = Field(default=None, ge=1)
+    parent_version: Id | None = None
 
 
 class EnvironmentSpec(WireIn):
@@ -187,7 +187,7 @@ class StatusChange(WireIn):
 
 
 class AliasIn(WireIn):
-    version: int = Field(ge=1)
+    version: Id
 
 
 class AliasOut(WireOut):

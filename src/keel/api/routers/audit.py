@@ -30,7 +30,7 @@ def audit_log(
     subject_type: str | None = None,
     subject_id: str | None = None,
     since: datetime | None = None,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     events = audit.events(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from keel.api.deps import Reader, get_backend
 from keel.api.routers import API_PREFIX
+from keel.schemas.base import Id
 from keel.services.backend import Backend
 from keel.services.compliance import MEDIA_TYPES, ComplianceDocuments
 
@@ -37,8 +38,8 @@ def export_document(
     compliance: ComplianceDep,
     _: Reader,
     version: Annotated[
-        int | None,
-        Query(ge=1, description="The version to document (default: production, else newest)."),
+        Id | None,
+        Query(description="The version to document (default: production, else newest)."),
     ] = None,
     format: Annotated[
         str, Query(description="md, html or json. PDF: print the HTML from a browser.")

@@ -11,6 +11,7 @@ from keel.api.routers import API_PREFIX
 from keel.api.routers.versions import _filename
 from keel.domain.evaluation import EvaluationDataset, ScanReport
 from keel.errors import NotFound
+from keel.schemas.base import Id
 from keel.schemas.evaluation import EvaluationDatasetOut, ScanFindingOut, ScanReportOut
 from keel.services.backend import Backend
 from keel.services.evaluation import Evaluation
@@ -55,7 +56,7 @@ def scan_out(report: ScanReport) -> ScanReportOut:
 )
 def attach_evaluation_data(
     name: str,
-    version: int,
+    version: Id,
     evaluation: EvaluationDep,
     caller: Writer,
     file: Annotated[UploadFile, File(description="Parquet or CSV, columns as in the signature.")],
@@ -66,7 +67,7 @@ def attach_evaluation_data(
 
 @router.get("/evaluation-data", summary="Show the evaluation data attached to a version")
 def get_evaluation_data(
-    name: str, version: int, evaluation: EvaluationDep, _: Reader
+    name: str, version: Id, evaluation: EvaluationDep, _: Reader
 ) -> EvaluationDatasetOut:
     found = evaluation.dataset(name, version)
     if found is None:
@@ -80,7 +81,7 @@ def get_evaluation_data(
 
 @router.get("/scan", summary="Show the security scan of a version's artifact")
 def get_scan(
-    name: str, version: int, registry: RegistryDep, evaluation: EvaluationDep, _: Reader
+    name: str, version: Id, registry: RegistryDep, evaluation: EvaluationDep, _: Reader
 ) -> ScanReportOut:
     found = registry.get_version(name, version)
     report = evaluation.scan_report(found.artifact.sha256)

@@ -16,6 +16,7 @@ from keel.domain import governance as g
 from keel.domain.permissions import Permission, Principal
 from keel.domain.policy import policy_to_dict
 from keel.errors import InvalidInput
+from keel.schemas.base import MAX_INT64, Id
 from keel.schemas.governance import (
     ApprovalOut,
     DecisionIn,
@@ -145,7 +146,7 @@ def get_policy(
     tier: str,
     governance: GovernanceDep,
     _: Reader,
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: Annotated[int | None, Query(ge=0, le=MAX_INT64)] = None,
 ) -> PolicyOut:
     return policy_out(governance.policy(tier, version))
 
@@ -160,19 +161,19 @@ def policy_versions(tier: str, governance: GovernanceDep, _: Reader) -> list[Pol
 
 @router.post(_VERSION + "/gates/run", summary="Run gates 1-3 (performance, security, fairness)")
 def run_gates(
-    name: str, version: int, governance: GovernanceDep, caller: Writer
+    name: str, version: Id, governance: GovernanceDep, caller: Writer
 ) -> PipelineStatusOut:
     return status_out(governance.run_gates(caller, name, version))
 
 
 @router.get(_VERSION + "/gates", summary="The version's pipeline: each gate, sign-off, blockers")
-def gate_status(name: str, version: int, governance: GovernanceDep, _: Reader) -> PipelineStatusOut:
+def gate_status(name: str, version: Id, governance: GovernanceDep, _: Reader) -> PipelineStatusOut:
     return status_out(governance.status(name, version))
 
 
 @router.get(_VERSION + "/gates/history", summary="Every stored gate result, oldest first")
 def gate_history(
-    name: str, version: int, governance: GovernanceDep, _: Reader
+    name: str, version: Id, governance: GovernanceDep, _: Reader
 ) -> list[GateResultOut]:
     return [result_out(r) for r in governance.gate_results(name, version)]
 
@@ -182,7 +183,7 @@ def gate_history(
 
 @router.post(_VERSION + "/approvals", status_code=201, summary="Approve or reject, with a comment")
 def decide(
-    name: str, version: int, body: DecisionIn, governance: GovernanceDep, caller: Approver
+    name: str, version: Id, body: DecisionIn, governance: GovernanceDep, caller: Approver
 ) -> ApprovalOut:
     if body.decision == g.Decision.APPROVE:
         return approval_out(governance.approve(caller, name, version, body.comment))
@@ -191,7 +192,7 @@ def decide(
 
 @router.get(_VERSION + "/approvals", summary="Every decision on the version, void ones marked")
 def list_approvals(
-    name: str, version: int, governance: GovernanceDep, _: Reader
+    name: str, version: Id, governance: GovernanceDep, _: Reader
 ) -> list[ApprovalOut]:
     return [approval_out(a) for a in governance.approvals(name, version)]
 
@@ -202,7 +203,7 @@ def list_approvals(
 @router.post(_VERSION + "/promote", summary="Set the production alias (409 lists what blocks it)")
 def promote(
     name: str,
-    version: int,
+    version: Id,
     governance: GovernanceDep,
     caller: Writer,
     body: PromoteIn | None = None,

@@ -11,6 +11,7 @@ from keel.api.deps import Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
 from keel.domain.alerts import AlertRule
 from keel.domain.incidents import Incident
+from keel.schemas.base import Id
 from keel.schemas.incidents import (
     AlertRuleIn,
     AlertRuleOut,
@@ -116,12 +117,12 @@ def apply_rules(
 
 
 @router.get("/alert-rules/{rule_id}", summary="Show an alert rule")
-def get_rule(rule_id: int, alerts: AlertsDep, _: Reader) -> AlertRuleOut:
+def get_rule(rule_id: Id, alerts: AlertsDep, _: Reader) -> AlertRuleOut:
     return rule_out(alerts.get_rule(rule_id))
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete an alert rule")
-def delete_rule(rule_id: int, alerts: AlertsDep, caller: Writer) -> Response:
+def delete_rule(rule_id: Id, alerts: AlertsDep, caller: Writer) -> Response:
     alerts.delete_rule(caller, rule_id)
     return Response(status_code=204)
 
@@ -165,13 +166,13 @@ def incident_stats(
 
 
 @router.get("/incidents/{incident_id}", summary="Show an incident with its timeline")
-def get_incident(incident_id: int, incidents: IncidentsDep, caller: Reader) -> IncidentOut:
+def get_incident(incident_id: Id, incidents: IncidentsDep, caller: Reader) -> IncidentOut:
     return incident_out(incidents.get_visible(caller, incident_id))
 
 
 @router.post("/incidents/{incident_id}/ack", summary="Acknowledge an incident")
 def acknowledge(
-    incident_id: int, incidents: IncidentsDep, caller: Writer, body: IncidentActionIn | None = None
+    incident_id: Id, incidents: IncidentsDep, caller: Writer, body: IncidentActionIn | None = None
 ) -> IncidentOut:
     comment = body.comment if body else ""
     return incident_out(incidents.acknowledge(caller, incident_id, comment))
@@ -179,7 +180,7 @@ def acknowledge(
 
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve an incident")
 def resolve(
-    incident_id: int, incidents: IncidentsDep, caller: Writer, body: IncidentActionIn | None = None
+    incident_id: Id, incidents: IncidentsDep, caller: Writer, body: IncidentActionIn | None = None
 ) -> IncidentOut:
     comment = body.comment if body else ""
     return incident_out(incidents.resolve(caller, incident_id, comment))
@@ -187,13 +188,13 @@ def resolve(
 
 @router.post("/incidents/{incident_id}/comments", status_code=201, summary="Comment on an incident")
 def comment(
-    incident_id: int, body: CommentIn, incidents: IncidentsDep, caller: Writer
+    incident_id: Id, body: CommentIn, incidents: IncidentsDep, caller: Writer
 ) -> IncidentOut:
     return incident_out(incidents.comment(caller, incident_id, body.text))
 
 
 @router.put("/incidents/{incident_id}/postmortem", summary="Attach the post-mortem (markdown)")
 def postmortem(
-    incident_id: int, body: PostmortemIn, incidents: IncidentsDep, caller: Writer
+    incident_id: Id, body: PostmortemIn, incidents: IncidentsDep, caller: Writer
 ) -> IncidentOut:
     return incident_out(incidents.set_postmortem(caller, incident_id, body.markdown))

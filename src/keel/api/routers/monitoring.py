@@ -19,6 +19,7 @@ from keel.domain.monitoring import (
     Window,
     worst,
 )
+from keel.schemas.base import Id
 from keel.schemas.monitoring import (
     MetricPointOut,
     MonitorIn,
@@ -123,19 +124,19 @@ def list_monitors(name: str, monitoring: MonitoringDep, _: Reader) -> list[Monit
 
 
 @router.get("/monitors/{monitor_id}", summary="Show a monitor")
-def get_monitor(monitor_id: int, monitoring: MonitoringDep, _: Reader) -> MonitorOut:
+def get_monitor(monitor_id: Id, monitoring: MonitoringDep, _: Reader) -> MonitorOut:
     return monitor_out(monitoring.get(monitor_id))
 
 
 @router.patch("/monitors/{monitor_id}", summary="Change a monitor")
 def update_monitor(
-    monitor_id: int, body: MonitorPatch, monitoring: MonitoringDep, caller: Writer
+    monitor_id: Id, body: MonitorPatch, monitoring: MonitoringDep, caller: Writer
 ) -> MonitorOut:
     return monitor_out(monitoring.update(caller, monitor_id, monitor_changes(body)))
 
 
 @router.delete("/monitors/{monitor_id}", status_code=204, summary="Delete a monitor")
-def delete_monitor(monitor_id: int, monitoring: MonitoringDep, caller: Writer) -> Response:
+def delete_monitor(monitor_id: Id, monitoring: MonitoringDep, caller: Writer) -> Response:
     monitoring.delete(caller, monitor_id)
     return Response(status_code=204)
 

@@ -16,6 +16,7 @@ from keel.api.deps import Admin, Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
 from keel.domain.slo import Slo, SloStatus
 from keel.domain.webhooks import Delivery, Subscription
+from keel.schemas.base import Id
 from keel.schemas.notifications import (
     BurnRateOut,
     DeliveryOut,
@@ -142,7 +143,7 @@ def list_subscriptions(notifications: NotificationsDep, caller: Admin) -> list[S
 
 @router.delete("/webhooks/{subscription_id}", status_code=204, summary="Remove a subscription")
 def remove_subscription(
-    subscription_id: int, notifications: NotificationsDep, caller: Admin
+    subscription_id: Id, notifications: NotificationsDep, caller: Admin
 ) -> Response:
     notifications.unsubscribe(caller, subscription_id)
     return Response(status_code=204)
@@ -153,7 +154,7 @@ def list_deliveries(
     notifications: NotificationsDep,
     caller: Admin,
     status: Annotated[str | None, Query(description="pending, delivered or dead")] = None,
-    limit: Annotated[int, Query()] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeliveryOut]:
     return [delivery_out(d) for d in notifications.deliveries(status=status, limit=limit)]
 
@@ -162,7 +163,7 @@ def list_deliveries(
     "/webhooks/deliveries/{delivery_id}/retry",
     summary="Send a dead-lettered delivery again (back to pending, attempts reset)",
 )
-def retry_delivery(delivery_id: int, notifications: NotificationsDep, caller: Admin) -> DeliveryOut:
+def retry_delivery(delivery_id: Id, notifications: NotificationsDep, caller: Admin) -> DeliveryOut:
     return delivery_out(notifications.retry(caller, delivery_id))
 
 
@@ -190,5 +191,5 @@ def list_slos(name: str, slos: SlosDep, caller: Reader) -> list[SloOut]:
 
 
 @router.get("/slos/{slo_id}/status", summary="Error budget remaining and burn rates now")
-def slo_status(slo_id: int, slos: SlosDep, caller: Reader) -> SloStatusOut:
+def slo_status(slo_id: Id, slos: SlosDep, caller: Reader) -> SloStatusOut:
     return slo_status_out(slos.status(slo_id))

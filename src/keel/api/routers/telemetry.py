@@ -18,6 +18,7 @@ from keel.api.deps import Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
 from keel.domain.telemetry import ARROW_STREAM_MEDIA_TYPE, PARQUET_MEDIA_TYPE, IngestReceipt
 from keel.errors import NotFound
+from keel.schemas.base import Id
 from keel.schemas.telemetry import (
     BatchId,
     IngestReceiptOut,
@@ -79,7 +80,7 @@ async def _table_body(request: Request, *, csv: bool = False) -> tuple[bytes, st
     summary="Log predictions as JSON rows",
 )
 def log_prediction_rows(
-    name: str, version: int, body: PredictionRowsIn, telemetry: TelemetryDep, caller: Writer
+    name: str, version: Id, body: PredictionRowsIn, telemetry: TelemetryDep, caller: Writer
 ) -> IngestReceiptOut:
     table = rows_to_table(body.rows)
     return _receipt(telemetry.log_predictions(caller, name, version, table, batch_id=body.batch_id))
@@ -92,7 +93,7 @@ def log_prediction_rows(
 )
 async def upload_predictions(
     name: str,
-    version: int,
+    version: Id,
     request: Request,
     telemetry: TelemetryDep,
     caller: Writer,
@@ -138,7 +139,7 @@ async def upload_labels(
     return _receipt(await run_in_threadpool(ingest))
 
 
-def _reference_out(name: str, version: int, telemetry: Telemetry) -> ReferenceOut:
+def _reference_out(name: str, version: Id, telemetry: Telemetry) -> ReferenceOut:
     profile = telemetry.reference_profile(name, version)
     if profile is None:
         raise NotFound(
@@ -163,7 +164,7 @@ def _reference_out(name: str, version: int, telemetry: Telemetry) -> ReferenceOu
 )
 async def set_reference(
     name: str,
-    version: int,
+    version: Id,
     request: Request,
     telemetry: TelemetryDep,
     caller: Writer,
@@ -190,7 +191,7 @@ async def set_reference(
 
 
 @router.get("/versions/{version}/reference", summary="Show the version's reference profile")
-def get_reference(name: str, version: int, telemetry: TelemetryDep, _: Reader) -> ReferenceOut:
+def get_reference(name: str, version: Id, telemetry: TelemetryDep, _: Reader) -> ReferenceOut:
     return _reference_out(name, version, telemetry)
 
 

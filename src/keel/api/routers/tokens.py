@@ -8,6 +8,7 @@ from keel.api import convert
 from keel.api.deps import Authenticated, IdentityDep
 from keel.api.routers import API_PREFIX
 from keel.schemas import TokenCreated, TokenIn, TokenOut
+from keel.schemas.base import Id
 
 router = APIRouter(prefix=f"{API_PREFIX}/tokens", tags=["identity"])
 
@@ -28,5 +29,5 @@ def list_tokens(
 
 
 @router.delete("/{token_id}", summary="Revoke a token (its owner or an admin)")
-def revoke_token(token_id: int, identity: IdentityDep, caller: Authenticated) -> TokenOut:
+def revoke_token(token_id: Id, identity: IdentityDep, caller: Authenticated) -> TokenOut:
     return convert.token_out(identity.revoke_token(caller, token_id))

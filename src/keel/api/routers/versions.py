@@ -16,6 +16,7 @@ from keel.api.routers import API_PREFIX
 from keel.domain.lifecycle import VersionStatus
 from keel.errors import InvalidInput
 from keel.schemas import Page, StatusChange, VersionIn, VersionOut
+from keel.schemas.base import Id
 
 router = APIRouter(prefix=API_PREFIX + "/models/{name}/versions", tags=["versions"])
 
@@ -81,7 +82,7 @@ def list_versions(
 
 
 @router.get("/{version}", summary="Show a version")
-def get_version(name: str, version: int, registry: RegistryDep, _: Reader) -> VersionOut:
+def get_version(name: str, version: Id, registry: RegistryDep, _: Reader) -> VersionOut:
     return convert.version_out(registry.get_version(name, version))
 
 
@@ -96,7 +97,7 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     response_class=StreamingResponse,
 )
 def download_artifact(
-    name: str, version: int, registry: RegistryDep, _: Reader
+    name: str, version: Id, registry: RegistryDep, _: Reader
 ) -> StreamingResponse:
     found, stream = registry.open_artifact(name, version)
     filename = found.artifact.filename.replace('"', "")
@@ -113,7 +114,7 @@ def download_artifact(
 
 @router.post("/{version}/status", summary="Move a version through its lifecycle")
 def set_status(
-    name: str, version: int, body: StatusChange, registry: RegistryDep, caller: Writer
+    name: str, version: Id, body: StatusChange, registry: RegistryDep, caller: Writer
 ) -> VersionOut:
     changed = registry.set_status(caller, name, version, body.status, body.reason)
     return convert.version_out(changed)

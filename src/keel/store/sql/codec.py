@@ -35,8 +35,17 @@ def encode_cursor(key: str | int) -> str:
 def decode_cursor(cursor: str) -> Any:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode()))["k"]
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))["k"]
+        # A forged cursor must not reach the database with a key it cannot bind: an integer
+        # past 64 bits, or a string holding a lone surrogate.
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise TypeError
+        if isinstance(key, int) and not -(2**63) <= key < 2**63:
+            raise ValueError
+        if isinstance(key, str):
+            key.encode()
+        return key
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
         raise InvalidInput(
             "The 'cursor' parameter is not one this server issued. Pass the 'next_cursor' value "
             "of the previous page unchanged, or leave it out to start from the first page.",
