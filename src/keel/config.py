@@ -13,6 +13,8 @@ Precedence: explicit argument > environment variable > default.
 | telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 | webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
+| rows per bulk upload | ``KEEL_MAX_UPLOAD_ROWS``   | 10,000,000 (decoded, any format) |
+| decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ DEFAULT_MAX_ARTIFACT_BYTES = 2 * 1024**3
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**2
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
+DEFAULT_MAX_UPLOAD_ROWS = 10_000_000
+DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES = 1024**3
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -65,6 +69,8 @@ class Settings:
     telemetry_dir: Path | None = None  # None: <data dir>/telemetry
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    max_upload_rows: int = DEFAULT_MAX_UPLOAD_ROWS
+    max_upload_decompressed_bytes: int = DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
 
     @property
     def telemetry_path(self) -> Path:
@@ -105,5 +111,11 @@ class Settings:
             max_upload_bytes=_int_env(env, "KEEL_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             webhook_max_attempts=_int_env(
                 env, "KEEL_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS, unit="attempts"
+            ),
+            max_upload_rows=_int_env(
+                env, "KEEL_MAX_UPLOAD_ROWS", DEFAULT_MAX_UPLOAD_ROWS, unit="rows"
+            ),
+            max_upload_decompressed_bytes=_int_env(
+                env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
             ),
         )

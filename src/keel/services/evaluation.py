@@ -28,9 +28,17 @@ from keel.domain.evaluation import EvaluationDataset, EvaluationReport, Evaluati
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
-from keel.errors import EvaluationFailed, InvalidInput, MalformedUpload, UnsafeArtifact
+from keel.domain.telemetry import PARQUET_MEDIA_TYPE
+from keel.errors import (
+    EvaluationFailed,
+    InvalidInput,
+    MalformedUpload,
+    PayloadTooLarge,
+    UnsafeArtifact,
+)
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
 from keel.services.registry import Registry
+from keel.services.telemetry_io import UploadLimits, read_limited
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
@@ -55,11 +63,18 @@ def _format_of(data: bytes, filename: str) -> str:
     )
 
 
-def _parse(data: bytes, fmt: str) -> pd.DataFrame:
+def _parse(data: bytes, fmt: str, limits: UploadLimits) -> pd.DataFrame:
+    """The file as a DataFrame, refused (413) past ``limits`` before it is decoded whole."""
+    if fmt == "csv":
+        # CSV is not compressed, so its size on the wire bounds its decoded bytes; its lines
+        # bound its rows.
+        limits.check(data.count(b"\n"), 0)
     try:
         if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(data))
+            return read_limited(data, PARQUET_MEDIA_TYPE, limits).to_pandas()
         return pd.read_csv(io.BytesIO(data))
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # pyarrow and pandas raise many kinds; all mean "unreadable"
         raise MalformedUpload(
             f"The evaluation data is not readable {fmt.upper()}: {exc}. Check the file, or "
@@ -135,8 +150,6 @@ def check_against_signature(frame: pd.DataFrame, signature: Signature) -> None:
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:
-    from keel.errors import PayloadTooLarge
-
     data = stream.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(
@@ -160,11 +173,17 @@ class Evaluation:
     """Evaluation datasets, scan reports and sandboxed evaluation runs."""
 
     def __init__(
-        self, store: SqlEvaluationStore, registry: Registry, *, max_dataset_bytes: int
+        self,
+        store: SqlEvaluationStore,
+        registry: Registry,
+        *,
+        max_dataset_bytes: int,
+        upload_limits: UploadLimits | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.max_dataset_bytes = max_dataset_bytes
+        self.upload_limits = upload_limits or UploadLimits()
 
     def scan_report(self, sha256: str) -> ScanReport | None:
         """The stored security scan of the artifact with this SHA-256, if any."""
@@ -185,7 +204,7 @@ class Evaluation:
         authorize(by, Permission.WRITE, self.registry.get_model(model).team)
         data = _read_limited(stream, self.max_dataset_bytes)
         fmt = _format_of(data, filename)
-        frame = _parse(data, fmt)
+        frame = _parse(data, fmt, self.upload_limits)
         check_against_signature(frame, found.signature)
         stored = self.registry.artifacts.put_bytes(data, max_bytes=self.max_dataset_bytes)
         return self.store.put_dataset(
