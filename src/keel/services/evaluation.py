@@ -71,7 +71,8 @@ def _parse(data: bytes, fmt: str, limits: UploadLimits) -> pd.DataFrame:
         limits.check(data.count(b"\n"), 0)
     try:
         if fmt == "parquet":
-            return read_limited(data, PARQUET_MEDIA_TYPE, limits).to_pandas()
+            frame: pd.DataFrame = read_limited(data, PARQUET_MEDIA_TYPE, limits).to_pandas()
+            return frame
         return pd.read_csv(io.BytesIO(data))
     except PayloadTooLarge:
         raise
