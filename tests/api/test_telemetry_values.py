@@ -110,7 +110,8 @@ def test_pandas_nanosecond_times_are_truncated_to_microseconds(
             "prediction": [1.0, 0.0, 1.0],
         }
     )
-    assert frame["ts"].dtype.unit == "ns"  # what pandas writes: ordinary data, not a corner case
+    # What pandas writes for ordinary times: nanoseconds.
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
     body = io.BytesIO()
     frame.to_parquet(body)
     uploaded = client.post(f"{V1}/predictions/upload", content=body.getvalue(), headers=PARQUET)
