@@ -332,6 +332,11 @@ def test_features_named_date_model_and_version_work_end_to_end(
     assert joined.num_rows == rows
     verdicts = drift_points(run_monitor(client, ["drift", "quality", "performance"]))
     assert set(verdicts) == {"date", "model", "version"}
+    # A new reference rebuilds the stored windows from the raw files, which hold a `date` column.
+    again = client.put(f"{V1}/reference", content=parquet_bytes(pa.table(data())), headers=PARQUET)
+    assert again.status_code == 200, again.text
+    rebuilt = backend.telemetry.merged_profile("churn", 1, *window(backend))
+    assert rebuilt is not None and rebuilt.columns["date"].rows == rows
 
 
 # -- the overflow bucket ---------------------------------------------------------------------------
