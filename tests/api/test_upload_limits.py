@@ -179,3 +179,13 @@ def test_a_bomb_does_not_balloon_a_running_keel_up(tmp_path: Path) -> None:
             after = _rss_bytes(server.pid)
     # A resource bound, loose on purpose: decoding the bomb took 5.9 GB.
     assert after - before < 500 * 1024**2, (before, after)
+
+
+def test_a_csv_column_is_typed_from_all_of_it_not_its_first_block(tmp_path: Path) -> None:
+    # Read under the limits, a CSV is still typed from every line: a float after a megabyte of
+    # whole numbers is a float column, not a parse error.
+    for client, _ in _limited_client(tmp_path, KEEL_MAX_UPLOAD_ROWS="2000000"):
+        csv = b"age,income\n" + b"40,1\n" * 1_000_000 + b"40,1.5\n"
+        reference = client.put(f"{V1}/reference", content=csv, headers={"Content-Type": "text/csv"})
+        assert reference.status_code == 200, reference.text
+        assert reference.json()["profile"]["columns"]["income"]["max"] == 1.5

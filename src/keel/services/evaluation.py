@@ -67,8 +67,8 @@ def _parse(data: bytes, fmt: str, limits: UploadLimits) -> pd.DataFrame:
     """The file as a DataFrame, refused (413) past ``limits`` before it is decoded whole."""
     if fmt == "csv":
         # CSV is not compressed, so its size on the wire bounds its decoded bytes; its lines
-        # bound its rows.
-        limits.check(data.count(b"\n"), 0)
+        # (less the header) bound its rows.
+        limits.check(max(data.count(b"\n") - 1, 0), 0)
     try:
         if fmt == "parquet":
             frame: pd.DataFrame = read_limited(data, PARQUET_MEDIA_TYPE, limits).to_pandas()
