@@ -49,6 +49,18 @@ def parquet_bomb(rows: int = BOMB_ROWS, *, text: str = "north") -> bytes:
     return sink.getvalue()
 
 
+@functools.cache
+def arrow_bomb(rows: int = 40_000_000) -> bytes:
+    """One ZSTD-compressed Arrow IPC batch: well under 1 MiB that decodes to rows x 24 bytes."""
+    zeros = pa.array(np.zeros(rows, np.int64))
+    table = pa.table({"prediction": zeros, "age": zeros, "income": zeros})
+    sink = io.BytesIO()
+    options = ipc.IpcWriteOptions(compression="zstd")
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_batch(table.to_batches(max_chunksize=rows)[0])
+    return sink.getvalue()
+
+
 def _setup(client: TestClient | httpx.Client) -> None:
     client.post("/api/v1/teams", json={"name": "risk"})
     client.post("/api/v1/models", json={"name": "churn", "team": "risk", "owner": "ana"})
@@ -166,6 +178,7 @@ def _rss_bytes(pid: int) -> int:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads memory from /proc")
 def test_a_bomb_does_not_balloon_a_running_keel_up(tmp_path: Path) -> None:
     bomb = parquet_bomb()
+    assert len(arrow_bomb()) < 1024**2
     with keel_up(tmp_path) as server:
         token = (server.data_dir / "admin-token").read_text().strip()
         with httpx.Client(
@@ -176,8 +189,13 @@ def test_a_bomb_does_not_balloon_a_running_keel_up(tmp_path: Path) -> None:
             for _ in range(3):
                 response = client.post(f"{V1}/predictions/upload", content=bomb, headers=PARQUET)
                 _refused(response, "KEEL_MAX_UPLOAD_ROWS")
+                # An Arrow IPC batch is refused from its header, before it is decompressed.
+                response = client.post(
+                    f"{V1}/predictions/upload", content=arrow_bomb(), headers=ARROW
+                )
+                _refused(response, "KEEL_MAX_UPLOAD_ROWS")
             after = _rss_bytes(server.pid)
-    # A resource bound, loose on purpose: decoding the bomb took 5.9 GB.
+    # A resource bound, loose on purpose: decoding the Parquet bomb took 5.9 GB.
     assert after - before < 500 * 1024**2, (before, after)
 
 

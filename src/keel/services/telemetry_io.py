@@ -2,9 +2,10 @@
 
 A small compressed body can hold a huge table (a 665 KiB Parquet file of 50M rows once took a
 server to 5.9 GB), so every body is read under `UploadLimits`: a Parquet file's footer (row
-count, uncompressed size of each row group) is checked before any data page is read, then every
-format is read batch by batch, counting rows and decoded bytes, and refused with a 413 naming the
-setting as soon as a limit is passed. Memory stays within the limits whatever the body claims.
+count, uncompressed size of each row group) and an Arrow IPC body's batch headers
+(`keel.services.arrow_ipc_sizes`) are checked before anything is decompressed, then every format
+is read batch by batch, counting rows and decoded bytes, and refused with a 413 naming the
+setting as soon as a limit is passed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from keel.domain.telemetry import ARROW_STREAM_MEDIA_TYPE, CSV_MEDIA_TYPE, PARQUET_MEDIA_TYPE
 from keel.errors import InvalidInput, MalformedUpload, PayloadTooLarge
+from keel.services.arrow_ipc_sizes import declared_sizes
 
 ARROW_FILE_MEDIA_TYPE = "application/vnd.apache.arrow.file"
 MEDIA_TYPES = (PARQUET_MEDIA_TYPE, ARROW_STREAM_MEDIA_TYPE, ARROW_FILE_MEDIA_TYPE, CSV_MEDIA_TYPE)
@@ -105,9 +107,9 @@ def _csv_table(body: bytes, limits: UploadLimits) -> pa.Table:
 def read_limited(body: bytes, kind: str, limits: UploadLimits) -> pa.Table:
     """The table in ``body`` (of media type ``kind``), read batch by batch within ``limits``.
 
-    Each batch is counted as it is decoded, so a body whose footer lies is still stopped within
-    one batch of the limit (a single compressed Arrow IPC batch is decoded whole before it can be
-    counted: Arrow has no cheaper way to know its size).
+    A Parquet footer and the header of every Arrow IPC batch are checked before anything is
+    decompressed; then each batch is counted again as it is decoded, so a body whose headers lie
+    is still stopped within one batch of the limit.
     """
     buffer = pa.py_buffer(body)
     if kind == PARQUET_MEDIA_TYPE:
@@ -116,6 +118,11 @@ def read_limited(body: bytes, kind: str, limits: UploadLimits) -> pa.Table:
         table = _csv_table(body, limits)
         schema, batches = table.schema, iter(table.to_batches())
     else:
+        # Every batch's size, from its header, before any batch is decompressed.
+        rows = decoded = 0
+        for batch_rows, batch_bytes in declared_sizes(buffer):
+            rows, decoded = rows + batch_rows, decoded + batch_bytes
+            limits.check(rows, decoded)
         schema = _ipc_schema(buffer, kind)
         batches = _ipc_batches(buffer, kind)
     kept: list[pa.RecordBatch] = []
