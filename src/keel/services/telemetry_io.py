@@ -86,13 +86,19 @@ def _parquet_batches(
 
 
 def _ipc_batches(buffer: pa.Buffer, kind: str) -> Iterator[pa.RecordBatch]:
+    """The body's batches, each validated in full: Arrow trusts IPC buffers as they come, and a
+    corrupt offset or length would otherwise crash the server when the batch is first read."""
     if kind == ARROW_STREAM_MEDIA_TYPE:
         with ipc.open_stream(buffer) as reader:
-            yield from reader
+            for batch in reader:
+                batch.validate(full=True)
+                yield batch
         return
     with ipc.open_file(buffer) as file_reader:
         for index in range(file_reader.num_record_batches):
-            yield file_reader.get_batch(index)
+            batch = file_reader.get_batch(index)
+            batch.validate(full=True)
+            yield batch
 
 
 def _csv_table(body: bytes, limits: UploadLimits) -> pa.Table:
