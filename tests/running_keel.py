@@ -31,6 +31,7 @@ class Server:
     workdir: Path
     log: list[str]
     process: subprocess.Popen[str] | None = None
+    pid: int = 0  # the `keel up` process, e.g. to read its memory from /proc
 
     @property
     def database(self) -> Path:
@@ -84,7 +85,7 @@ def keel_up(tmp_path: Path) -> Iterator[Server]:
     threading.Thread(target=lambda: log.extend(process.stdout or ()), daemon=True).start()
     try:
         assert process.poll() is None, "keel up exited:\n" + "".join(log)
-        yield Server(f"http://127.0.0.1:{port}", data_dir, tmp_path, log, process)
+        yield Server(f"http://127.0.0.1:{port}", data_dir, tmp_path, log, process, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -17,6 +17,8 @@ Precedence: explicit argument > environment variable > default.
 | audit signing key    | ``KEEL_AUDIT_KEY_FILE``    | ``<data dir>/audit-key`` (made at start) |
 | audit checkpoints    | ``KEEL_AUDIT_CHECKPOINT_DIR`` | ``<data dir>/audit-checkpoints`` |
 | checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
+| rows per bulk upload | ``KEEL_MAX_UPLOAD_ROWS``   | 10,000,000 (decoded, any format) |
+| decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024**2
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 8
 DEFAULT_LABEL_HORIZON_DAYS = 7
 DEFAULT_AUDIT_CHECKPOINT_MINUTES = 15
+DEFAULT_MAX_UPLOAD_ROWS = 10_000_000
+DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES = 1024**3
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -137,6 +141,9 @@ class Settings:
         """Where signed audit checkpoints are appended (audit-checkpoints.jsonl)."""
         return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
+    max_upload_rows: int = DEFAULT_MAX_UPLOAD_ROWS
+    max_upload_decompressed_bytes: int = DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+
     @property
     def telemetry_path(self) -> Path:
         """Where raw predictions and labels are kept as Parquet partitions."""
@@ -187,5 +194,11 @@ class Settings:
                 "KEEL_AUDIT_CHECKPOINT_MINUTES",
                 DEFAULT_AUDIT_CHECKPOINT_MINUTES,
                 unit="minutes",
+            ),
+            max_upload_rows=_int_env(
+                env, "KEEL_MAX_UPLOAD_ROWS", DEFAULT_MAX_UPLOAD_ROWS, unit="rows"
+            ),
+            max_upload_decompressed_bytes=_int_env(
+                env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
             ),
         )

@@ -158,3 +158,42 @@ def test_labels_file_joins_its_predictions_and_a_rerun_stores_nothing_twice(
     assert refused.exit_code == 1
     assert "prediction_id" in refused.output
     assert "Traceback" not in refused.output
+
+
+def test_import_pandas_parquet_and_csv_with_nanosecond_times(
+    keel_cli: Keel, keel_backend: Backend, tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    keel_cli("teams", "create", "risk")
+    keel_cli("models", "create", "churn", "--team", "risk", "--owner", "ana")
+    (tmp_path / "m.bin").write_bytes(b"weights")
+    signature = {"signature": {"columns": [{"name": "seen", "dtype": "datetime"}]}}
+    (tmp_path / "meta.json").write_text(json.dumps(signature))
+    keel_cli(
+        "versions",
+        "register",
+        "churn",
+        str(tmp_path / "m.bin"),
+        "--metadata",
+        str(tmp_path / "meta.json"),
+    )
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    frame = pd.DataFrame(
+        {
+            "ts": [now + pd.Timedelta(nanoseconds=999)] * 4,
+            "seen": [now - pd.Timedelta(hours=5, nanoseconds=1)] * 4,
+            "prediction": [1.0, 0.0, 1.0, 0.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "preds.parquet")
+    frame.to_csv(tmp_path / "preds.csv", index=False)
+    for name in ("preds.parquet", "preds.csv"):
+        done = keel_cli("telemetry", "import", str(tmp_path / name), "-m", "churn", "-v", "1")
+        assert done.exit_code == 0, done.output
+        assert "Imported 4 predictions" in done.output
+    stored = keel_backend.telemetry.files.read_predictions(
+        "churn", 1, now - timedelta(hours=1), now + timedelta(hours=1)
+    )
+    assert stored.num_rows == 8
+    assert set(stored.column("ts").to_pylist()) == {now.to_pydatetime()}  # truncated to the µs

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keel.errors import InvalidInput
+from keel.stats.drift import dataset_drift
 from keel.stats.profile import (
     OTHER,
     SAMPLE_CAP,
@@ -61,7 +62,8 @@ def test_reference_bins_are_reference_quantiles_and_count_every_row() -> None:
     plan = ref.columns["plan"]
     assert isinstance(plan, CategoricalProfile)
     expected = {p: int(np.sum(data["plan"] == p)) for p in PLANS}
-    assert plan.counts == {**dict(sorted(expected.items(), key=lambda kv: -kv[1])), OTHER: 0}
+    assert plan.counts == dict(sorted(expected.items(), key=lambda kv: -kv[1]))
+    assert plan.other == 0
     assert plan.null_count == sum(v is None for v in data["plan"])
 
     region = ref.columns["region"]
@@ -69,7 +71,7 @@ def test_reference_bins_are_reference_quantiles_and_count_every_row() -> None:
     assert len(region.categories) == 10  # top-K
     codes = data["region"].codes
     assert region.null_count == int(np.sum(codes < 0))
-    assert region.counts[OTHER] == region.count - sum(region.counts[c] for c in region.categories)
+    assert region.other == region.count - sum(region.counts[c] for c in region.categories)
 
 
 def test_values_outside_the_reference_range_land_in_the_outer_slots() -> None:
@@ -119,7 +121,38 @@ def test_unseen_categories_count_as_other() -> None:
     ref = build_reference({"c": np.array(["a", "b"] * 5, object)}, {"c": "categorical"})
     cur = profile_like(ref, {"c": np.array(["a", "z", "y", "b"], object)}).columns["c"]
     assert isinstance(cur, CategoricalProfile)
-    assert cur.counts == {"a": 1, "b": 1, OTHER: 2}
+    assert cur.counts == {"a": 1, "b": 1} and cur.other == 2
+
+
+def test_a_real_category_named_like_the_overflow_is_kept_apart() -> None:
+    values = np.array([OTHER, "a", "b", OTHER, "c", "d"] * 50, object)
+    ref = build_reference({"c": values}, {"c": "categorical"}, top_k=2)
+    column = ref.columns["c"]
+    assert isinstance(column, CategoricalProfile)
+    assert column.counts == {OTHER: 100, "a": 50} and column.other == 150
+    again = DatasetProfile.from_json(ref.to_json()).columns["c"]
+    assert isinstance(again, CategoricalProfile)
+    assert again.counts == column.counts and again.other == column.other
+    cur = profile_like(ref, {"c": values})
+    assert dataset_drift(ref, cur).drifted_columns == []
+
+
+def test_a_profile_stored_before_other_had_its_own_field_still_reads() -> None:
+    legacy = {
+        "format": "keel-profile-v1",
+        "rows": 10,
+        "columns": {
+            "c": {
+                "kind": "categorical",
+                "counts": [["a", 6], [OTHER, 4]],
+                "count": 10,
+                "null_count": 0,
+            }
+        },
+    }
+    column = DatasetProfile.from_dict(legacy).columns["c"]
+    assert isinstance(column, CategoricalProfile)
+    assert column.counts == {"a": 6} and column.other == 4
 
 
 def assert_same(a: DatasetProfile, b: DatasetProfile) -> None:

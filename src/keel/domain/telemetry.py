@@ -15,7 +15,8 @@ ERROR = "error"
 LABEL = "label"
 PREDICTION_COLUMNS = (PREDICTION_ID, TIMESTAMP, PREDICTION, SCORE, LATENCY_MS, ERROR)
 LABEL_COLUMNS = (PREDICTION_ID, LABEL, TIMESTAMP)
-# Hive partition keys in the directory layout; a data column may not share their names.
+# Hive partition keys in the directory layout. They live only in paths and are never read back
+# as columns, so a feature may share their names.
 PARTITION_KEYS = ("model", "version", "date")
 
 # Content types of a bulk upload body.

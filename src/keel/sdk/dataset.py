@@ -37,10 +37,32 @@ def column_type(name: str, series: pd.Series[Any]) -> ColumnType:
     )
 
 
-def _nullable(series: pd.Series[Any]) -> bool:
-    # A dtype built to hold pd.NA (Int64, boolean, "string", Arrow types) was chosen to allow
-    # nulls, so later data may bring some even if this sample has none.
-    return getattr(series.dtype, "na_value", None) is pd.NA or bool(series.isna().any())
+# What pandas.api.types.infer_dtype says of an object column's values, as a Keel type; anything
+# else (text, or numbers mixed with text) is a string column.
+_OBJECT_KINDS = {
+    "boolean": ColumnType.BOOLEAN,
+    "integer": ColumnType.INTEGER,
+    "floating": ColumnType.FLOAT,
+    "mixed-integer-float": ColumnType.FLOAT,
+    "decimal": ColumnType.FLOAT,
+    "datetime": ColumnType.DATETIME,
+    "datetime64": ColumnType.DATETIME,
+    "date": ColumnType.DATETIME,
+}
+
+
+def signature_type(name: str, series: pd.Series[Any]) -> ColumnType:
+    """The type a signature declares for a column: `column_type`, except that an object column
+    is typed by its values, since pandas keeps booleans or numbers with a missing value as
+    objects (the fingerprint keeps `column_type`, so known data keeps its hash).
+
+    >>> signature_type("member", pd.Series([True, None, False])).value
+    'boolean'
+    """
+    kind = column_type(name, series)
+    if ptypes.is_object_dtype(series.dtype):
+        return _OBJECT_KINDS.get(ptypes.infer_dtype(series, skipna=True), kind)
+    return kind
 
 
 def _columns(frame: pd.DataFrame) -> dict[str, pd.Series[Any]]:
@@ -69,7 +91,11 @@ def _check_known(names: Iterable[str], available: list[str], argument: str) -> N
 def infer_signature(
     frame: pd.DataFrame, target: str | None = None, protected_attributes: Iterable[str] = ()
 ) -> SignatureSpec:
-    """One column spec per DataFrame column: its canonical type, role and nullability.
+    """One column spec per DataFrame column: its canonical type and role.
+
+    Every inferred column is nullable: a training sample without a missing value says nothing
+    about production, where a missing value is counted (and watched by the quality check)
+    rather than refused. A signature says ``"nullable": false`` only when someone wrote it.
 
     >>> frame = pd.DataFrame({"age": [31, 47], "approved": [True, False]})
     >>> [(c.name, c.dtype.value, c.role.value) for c in infer_signature(frame, "approved").columns]
@@ -96,9 +122,8 @@ def infer_signature(
         specs.append(
             ColumnSpec(
                 name=name,
-                dtype=column_type(name, series),
+                dtype=signature_type(name, series),
                 role=role,
-                nullable=_nullable(series),
             )
         )
     return SignatureSpec(columns=specs)

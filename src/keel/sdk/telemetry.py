@@ -125,15 +125,38 @@ def _rows_of(features: Any) -> tuple[Any, int]:
 
 
 def arrow_table(data: Any) -> pa.Table:
-    """A DataFrame, Arrow table or list of dicts as an Arrow table (DataFrame index dropped)."""
+    """A DataFrame, Arrow table or list of dicts as an Arrow table (DataFrame index dropped).
+
+    A column Arrow cannot give one type (numbers mixed with text) is sent as text, so the server
+    names it and the type the signature expects, instead of a raw Arrow error here.
+    """
     import pyarrow as pa
 
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, list):
         names = list(dict.fromkeys(key for row in data for key in row))
-        return pa.table({n: pa.array([row.get(n) for row in data]) for n in names})
-    return pa.Table.from_pandas(data, preserve_index=False)
+        return pa.table({n: _arrow_column([row.get(n) for row in data]) for n in names})
+    try:
+        return pa.Table.from_pandas(data, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.table({str(name): _arrow_column(data[name].tolist()) for name in data.columns})
+
+
+def _arrow_column(values: list[Any]) -> pa.Array:
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if _is_missing(v) else str(v) for v in values], pa.string())
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, or pandas' NA and NaT (told apart by type name: pandas is not imported here)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def ipc_bytes(table: pa.Table) -> bytes:

@@ -25,6 +25,7 @@ from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
 from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
+from keel.services.telemetry_io import UploadLimits
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.audit_checkpoints import CheckpointFile, open_key
@@ -79,15 +80,24 @@ class Backend:
             max_artifact_bytes=settings.max_artifact_bytes,
             scanner=ArtifactScanner(evaluation_store, artifacts),
         )
+        upload_limits = UploadLimits(
+            settings.max_upload_rows, settings.max_upload_decompressed_bytes
+        )
         evaluation = Evaluation(
-            evaluation_store, registry, max_dataset_bytes=settings.max_artifact_bytes
+            evaluation_store,
+            registry,
+            max_dataset_bytes=settings.max_artifact_bytes,
+            upload_limits=upload_limits,
         )
         risk = RiskClassification(SqlRiskStore(engine), registry_store)
         governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
         incidents = Incidents(SqlIncidentStore(engine), registry)
         alerts = Alerts(SqlAlertStore(engine), registry, incidents)
         telemetry = Telemetry(
-            SqlTelemetryStore(engine), TelemetryFiles(settings.telemetry_path), registry
+            SqlTelemetryStore(engine),
+            TelemetryFiles(settings.telemetry_path),
+            registry,
+            upload_limits=upload_limits,
         )
         # Monitors create their default alert rules; each window's points are evaluated.
         monitoring = Monitoring(

@@ -26,7 +26,15 @@ from keel.domain.model_formats import untrusted_message
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.registry import ArtifactFlavor, ModelVersion
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
-from keel.errors import EvaluationFailed, InvalidInput, KeelError, MalformedUpload, UnsafeArtifact
+from keel.domain.telemetry import PARQUET_MEDIA_TYPE
+from keel.errors import (
+    EvaluationFailed,
+    InvalidInput,
+    KeelError,
+    MalformedUpload,
+    PayloadTooLarge,
+    UnsafeArtifact,
+)
 from keel.services.evaluation_predictions import read_predictions
 from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
 from keel.services.evaluation_scoring import score
@@ -35,6 +43,7 @@ from keel.services.model_formats import untrusted_skops_types
 from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
 from keel.services.scanning import current_report
+from keel.services.telemetry_io import UploadLimits, read_limited
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
@@ -66,11 +75,19 @@ def _format_of(data: bytes, filename: str) -> str:
     )
 
 
-def _parse(data: bytes, fmt: str) -> pd.DataFrame:
+def _parse(data: bytes, fmt: str, limits: UploadLimits) -> pd.DataFrame:
+    """The file as a DataFrame, refused (413) past ``limits`` before it is decoded whole."""
+    if fmt == "csv":
+        # CSV is not compressed, so its size on the wire bounds its decoded bytes; its lines
+        # (less the header) bound its rows.
+        limits.check(max(data.count(b"\n") - 1, 0), 0)
     try:
         if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(data))
+            frame: pd.DataFrame = read_limited(data, PARQUET_MEDIA_TYPE, limits).to_pandas()
+            return frame
         return pd.read_csv(io.BytesIO(data))
+    except PayloadTooLarge:
+        raise
     except Exception as exc:  # pyarrow and pandas raise many kinds; all mean "unreadable"
         raise MalformedUpload(
             f"The evaluation data is not readable {fmt.upper()}: {exc}. Check the file, or "
@@ -146,8 +163,6 @@ def check_against_signature(frame: pd.DataFrame, signature: Signature) -> None:
 
 
 def _read_limited(stream: BinaryIO, limit: int) -> bytes:
-    from keel.errors import PayloadTooLarge
-
     data = stream.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLarge(
@@ -170,11 +185,17 @@ class Evaluation:
     """Evaluation datasets, scan reports and sandboxed evaluation runs."""
 
     def __init__(
-        self, store: SqlEvaluationStore, registry: Registry, *, max_dataset_bytes: int
+        self,
+        store: SqlEvaluationStore,
+        registry: Registry,
+        *,
+        max_dataset_bytes: int,
+        upload_limits: UploadLimits | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.max_dataset_bytes = max_dataset_bytes
+        self.upload_limits = upload_limits or UploadLimits()
 
     def scan_report(self, sha256: str) -> ScanReport | None:
         """The stored security scan of the artifact with this SHA-256, if any (one by older
@@ -196,7 +217,7 @@ class Evaluation:
         authorize(by, Permission.WRITE, self.registry.get_model(model).team)
         data = _read_limited(stream, self.max_dataset_bytes)
         fmt = _format_of(data, filename)
-        frame = _parse(data, fmt)
+        frame = _parse(data, fmt, self.upload_limits)
         check_against_signature(frame, found.signature)
         stored = self.registry.artifacts.put_bytes(data, max_bytes=self.max_dataset_bytes)
         return self.store.put_dataset(
@@ -242,7 +263,7 @@ class Evaluation:
                 f"`keel eval-data attach {model} {data_version} FILE`.",
                 {"model": model, "version": data_version, "cause": "no_data"},
             )
-        data = _parse(self._read(dataset.sha256), dataset.format)
+        data = _parse(self._read(dataset.sha256), dataset.format, self.upload_limits)
         needed = [spec.target, *spec.protected, *spec.segments]
         missing = [c for c in needed if c not in data.columns]
         if missing:

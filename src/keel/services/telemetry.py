@@ -38,6 +38,7 @@ from keel.domain.telemetry import (
 )
 from keel.errors import Conflict, InvalidInput
 from keel.services.registry import Registry
+from keel.services.telemetry_io import UploadLimits, decode_table
 from keel.services.telemetry_profiles import (
     by_hour,
     hour_of,
@@ -96,16 +97,28 @@ def _batch_id(given: str | None) -> str:
 class Telemetry:
     """Ingest and query a model's predictions, labels and profiles."""
 
-    def __init__(self, store: SqlTelemetryStore, files: TelemetryFiles, registry: Registry) -> None:
+    def __init__(
+        self,
+        store: SqlTelemetryStore,
+        files: TelemetryFiles,
+        registry: Registry,
+        *,
+        upload_limits: UploadLimits | None = None,
+    ) -> None:
         self.store = store
         self.files = files
         self.registry = registry
         self._labels_hooks: list[LabelsHook] = []
+        self.upload_limits = upload_limits or UploadLimits()
 
     def __repr__(self) -> str:
         return f"Telemetry(store={self.store!r}, files={self.files!r})"
 
     # -- ingest --------------------------------------------------------------------------------
+
+    def decode(self, body: bytes, content_type: str) -> pa.Table:
+        """An uploaded body as a table, within this server's upload limits (413 past them)."""
+        return decode_table(body, content_type, self.upload_limits)
 
     def authorize_write(self, by: Principal, model: str) -> None:
         """Raise unless ``by`` may log telemetry for ``model`` (write in its team)."""

@@ -1,8 +1,9 @@
 """Arrow columns to `keel.stats.profile` inputs, and a batch split into per-hour profiles.
 
-Numeric columns go to NumPy float64 (nulls as NaN, zero-copy when there are none); categorical
-ones as `CategoricalCodes` from Arrow's dictionary encoding, which the profile counts with one
-``np.bincount``.
+Numeric columns go to NumPy float64 (nulls as NaN, zero-copy when there are none); datetime
+columns too, as seconds since the Unix epoch (so their drift, range and missing values are
+watched like a number's); categorical ones as `CategoricalCodes` from Arrow's dictionary
+encoding, which the profile counts with one ``np.bincount``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _MICROS_PER_HOUR = 3_600_000_000
 
 def profile_kind(dtype: pa.DataType) -> str | None:
     """``"numeric"`` or ``"categorical"`` for a stored column type; None: not profiled."""
-    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_timestamp(dtype):
         return "numeric"
     if pa.types.is_string(dtype) or pa.types.is_boolean(dtype):
         return "categorical"
@@ -34,6 +35,9 @@ def stats_column(values: pa.ChunkedArray | pa.Array) -> Column:
     """One stored column in the form the profile kernels read fastest."""
     kind = profile_kind(values.type)
     if kind == "numeric":
+        if pa.types.is_timestamp(values.type):
+            micros = values.cast(pa.timestamp("us")).cast(pa.int64())
+            values = pc.divide(micros.cast(pa.float64()), 1e6)
         if values.type != pa.float64():
             values = values.cast(pa.float64())
         if isinstance(values, pa.ChunkedArray):

@@ -23,7 +23,6 @@ from keel.domain.telemetry import (
     LABEL,
     LABEL_COLUMNS,
     LATENCY_MS,
-    PARTITION_KEYS,
     PREDICTION,
     PREDICTION_COLUMNS,
     PREDICTION_ID,
@@ -131,28 +130,49 @@ def conform(name: str, values: pa.ChunkedArray, kind: ColumnType) -> pa.ChunkedA
     return _timestamps(name, values)
 
 
+# Text Keel reads as times, tried in order: with an offset, then without one (taken as UTC); with
+# up to microseconds, then with nanoseconds (truncated like any nanosecond time).
+_TEXT_TIME_TYPES = (
+    UTC_MICROS,
+    pa.timestamp("us"),
+    pa.timestamp("ns", tz="UTC"),
+    pa.timestamp("ns"),
+)
+
+
 def _timestamps(name: str, values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Times as UTC microseconds. Naive times are taken as UTC, as Keel shows times; times
+    finer than a microsecond (pandas writes nanoseconds) are truncated to the microsecond."""
     got = values.type
     if pa.types.is_timestamp(got):
-        if got.tz is None:  # naive times are taken as UTC, as Keel shows times
+        if got.tz is None:
             values = values.cast(pa.timestamp(got.unit, tz="UTC"))
-        return values.cast(UTC_MICROS)
-    if pa.types.is_date(got):
-        return values.cast(pa.timestamp("us")).cast(UTC_MICROS)
-    if pa.types.is_string(got) or pa.types.is_large_string(got):
         try:
-            return pc.cast(values, UTC_MICROS)
-        except pa.ArrowInvalid:
-            pass
-        try:  # ISO 8601 without an offset: UTC
-            return pc.cast(pc.cast(values, pa.timestamp("us")), UTC_MICROS)
+            # Only nanoseconds can lose data going to microseconds, and never overflow.
+            return values.cast(UTC_MICROS, safe=got.unit != "ns")
         except pa.ArrowInvalid:
             raise _wrong_type(
                 name,
                 "datetime",
                 got,
-                "Send ISO 8601 times such as 2024-05-01T12:00:00Z, or Arrow timestamps.",
+                "Some times are out of range (years 1677-2262 in nanoseconds, 0001-9999 "
+                "otherwise); check their unit.",
             ) from None
+    if pa.types.is_date(got):
+        return values.cast(pa.timestamp("us")).cast(UTC_MICROS)
+    if pa.types.is_string(got) or pa.types.is_large_string(got):
+        for text_type in _TEXT_TIME_TYPES:
+            try:
+                parsed = pc.cast(values, text_type)
+            except pa.ArrowInvalid:
+                continue
+            return _timestamps(name, parsed)
+        raise _wrong_type(
+            name,
+            "datetime",
+            got,
+            "Send ISO 8601 times such as 2024-05-01T12:00:00Z, or Arrow timestamps.",
+        )
     raise _wrong_type(name, "datetime", got, "Send ISO 8601 strings or timestamps.")
 
 
@@ -244,7 +264,7 @@ def _check_missing(name: str, values: pa.ChunkedArray, nullable: bool) -> None:
 
 
 def _check_names(columns: Iterable[Column]) -> None:
-    reserved = set(PREDICTION_COLUMNS) | set(PARTITION_KEYS) | {LABEL}
+    reserved = set(PREDICTION_COLUMNS) | {LABEL}
     for column in columns:
         if column.name in reserved:
             raise InvalidInput(
@@ -344,7 +364,7 @@ def reference_columns(table: pa.Table, signature: Signature) -> dict[str, pa.Chu
 
     With a signature: its features and protected attributes (other columns, such as the target,
     are ignored); a missing one is an error unless nullable. Without one: every column of a
-    number, boolean or text type.
+    number, boolean, text or datetime type.
     """
     logged = logged_columns(signature)
     if not logged:
@@ -355,7 +375,7 @@ def reference_columns(table: pa.Table, signature: Signature) -> dict[str, pa.Chu
                 inferred[name] = conform(name, table.column(name), kind)
         if not inferred:
             raise InvalidInput(
-                "The reference data has no number, boolean or text column to profile.",
+                "The reference data has no number, boolean, text or datetime column to profile.",
                 {"field": "data", "columns": table.column_names},
             )
         return inferred
@@ -381,4 +401,6 @@ def _infer(dtype: pa.DataType) -> ColumnType | None:
         return ColumnType.BOOLEAN
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return ColumnType.STRING
+    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
+        return ColumnType.DATETIME
     return None

@@ -35,6 +35,7 @@ from keel.stats.profile import (
     CategoricalProfile,
     ColumnProfile,
     DatasetProfile,
+    FloatArray,
     NumericProfile,
 )
 
@@ -234,17 +235,20 @@ def wasserstein_from_profiles(
     """
     if reference.count == 0 or current.count == 0:
         raise InvalidInput("Wasserstein needs at least one value on each side")
-    norm = max(math.sqrt(reference.m2 / reference.count), WASSERSTEIN_MIN_STD)
+    lo = float(np.fmin(reference.minimum, current.minimum))
+    hi = float(np.fmax(reference.maximum, current.maximum))
+    # Everything is computed in units of a power of two near the largest magnitude: exact (a
+    # power of two only moves the exponent), and huge values (near 1e200) cannot overflow.
+    scale = _power_of_two(max(abs(lo), abs(hi)))
+    norm = max(_population_std(reference) / scale, WASSERSTEIN_MIN_STD / scale)
     if reference.sample is not None and current.sample is not None:
-        exact = stats.wasserstein_distance(reference.sample, current.sample)
+        exact = stats.wasserstein_distance(reference.sample / scale, current.sample / scale)
         return WassersteinResult(float(exact) / norm, 0.0)
     _same_bins(reference, current)
     if reference.sums is None or current.sums is None:
         raise InvalidInput("the profiles lack per-slot sums; rebuild them with profile_like()")
-    lo = float(np.fmin(reference.minimum, current.minimum))
-    hi = float(np.fmax(reference.maximum, current.maximum))
-    bounds = np.concatenate([[lo], reference.edges, [hi]])
-    bounds[1:-1] = np.clip(bounds[1:-1], lo, hi)
+    bounds = np.concatenate([[lo], reference.edges, [hi]]) / scale
+    bounds[1:-1] = np.clip(bounds[1:-1], lo / scale, hi / scale)
     width = np.maximum(np.diff(bounds), 0.0)
     r = reference.counts / reference.count
     c = current.counts / current.count
@@ -253,8 +257,8 @@ def wasserstein_from_profiles(
     atoms_r, atoms_c = reference.counts > 0, current.counts > 0
     positions = np.concatenate(
         [
-            reference.sums[atoms_r] / reference.counts[atoms_r],
-            current.sums[atoms_c] / current.counts[atoms_c],
+            _slot_means(reference, bounds, scale)[atoms_r],
+            _slot_means(current, bounds, scale)[atoms_c],
         ]
     )
     weights = np.concatenate([r[atoms_r], -c[atoms_c]])
@@ -266,6 +270,40 @@ def wasserstein_from_profiles(
     # on both sides).
     bound = float(np.dot(width, r + c) / 2)
     return WassersteinResult(area / norm, bound / norm)
+
+
+def _power_of_two(magnitude: float) -> float:
+    if not math.isfinite(magnitude) or magnitude == 0.0:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(magnitude)[1])
+
+
+def _slot_means(profile: NumericProfile, bounds: FloatArray, scale: float) -> FloatArray:
+    """Each slot's mean in units of ``scale``; a slot whose sum overflowed is placed at its
+    middle (``bounds`` are the slots' bounds in the same units)."""
+    assert profile.sums is not None
+    filled = np.maximum(profile.counts, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        means = (profile.sums / scale) / filled
+    middles = bounds[:-1] / 2 + bounds[1:] / 2
+    return np.where(np.isfinite(means), means, middles)
+
+
+def _population_std(profile: NumericProfile) -> float:
+    """``sqrt(m2 / n)``. When the squared deviations overflowed (values beyond about 1e154), it
+    is computed again in units of a power of two: from the raw values while the profile keeps
+    them, otherwise from the slot means (which leaves out the spread within each slot)."""
+    std = math.sqrt(profile.m2 / profile.count)
+    if math.isfinite(std):
+        return std
+    scale = _power_of_two(max(abs(profile.minimum), abs(profile.maximum)))
+    if profile.sample is not None:
+        return float(np.std(profile.sample / scale)) * scale
+    bounds = np.concatenate([[profile.minimum], profile.edges, [profile.maximum]]) / scale
+    centres = _slot_means(profile, bounds, scale)
+    weights = profile.counts / profile.count
+    mean = float(np.dot(weights, centres))
+    return math.sqrt(float(np.dot(weights, (centres - mean) ** 2))) * scale
 
 
 @dataclass(frozen=True)
@@ -456,7 +494,7 @@ def _measure(method: str, reference: ColumnProfile, current: ColumnProfile) -> f
         _same_bins(reference, current)
         expected, actual = reference.counts, current.counts
     elif isinstance(reference, CategoricalProfile) and isinstance(current, CategoricalProfile):
-        if reference.counts.keys() != current.counts.keys():
+        if list(reference.counts) != list(current.counts):
             raise InvalidInput(
                 "the profiles have different categories; profile the current data with "
                 "profile_like() against this reference"

@@ -6,8 +6,9 @@ A **reference profile** is built once from a dataset (training data, or any late
 * numeric: the bin edges at the reference's quantiles (default 20 bins, so 21 edges from the
   reference minimum to its maximum), plus one slot below the first edge and one above the last, so
   values outside the reference range are counted too;
-* categorical: the top-K categories of the reference (default 50); every other value counts under
-  ``"__other__"``.
+* categorical: the top-K categories of the reference (default 50); every other value is counted
+  in the profile's separate ``other`` count, never under a category name, so no real category
+  (not even one named ``"__other__"``) can collide with it.
 
 **Window profiles** (:func:`profile_like`) count new data on exactly those bins and categories, so
 any two profiles of the same reference can be merged (:meth:`DatasetProfile.merge`): counts add,
@@ -49,7 +50,8 @@ FORMAT = "keel-profile-v1"
 SAMPLE_CAP = 1000
 """Numeric profiles keep their raw values while they hold at most this many (exact KS)."""
 OTHER = "__other__"
-"""The category every value outside the reference's top-K is counted under."""
+"""How reports label the ``other`` count (values outside the reference's top-K); profiles never
+store it as a category, so a real category of that name is kept apart."""
 DEFAULT_BINS = 20
 DEFAULT_TOP_K = 50
 
@@ -168,8 +170,8 @@ class NumericProfile:
             "null_count": self.null_count,
             "min": _json_float(self.minimum),
             "max": _json_float(self.maximum),
-            "mean": self.mean,
-            "m2": self.m2,
+            "mean": _json_float(self.mean),
+            "m2": _json_float(self.m2),
             "sample": None if self.sample is None else encode(self.sample),
             "sums": None if self.sums is None else encode(self.sums),
         }
@@ -182,10 +184,10 @@ class NumericProfile:
             counts=_decode_array(d["counts"], np.int64),
             count=int(d["count"]),
             null_count=int(d["null_count"]),
-            minimum=math.nan if d["min"] is None else float(d["min"]),
-            maximum=math.nan if d["max"] is None else float(d["max"]),
-            mean=float(d["mean"]),
-            m2=float(d["m2"]),
+            minimum=_float(d["min"]),
+            maximum=_float(d["max"]),
+            mean=_float(d["mean"]),
+            m2=_float(d["m2"]),
             sample=None if sample is None else _decode_array(sample, np.float64),
             sums=None if d.get("sums") is None else _decode_array(d["sums"], np.float64),
         )
@@ -193,11 +195,13 @@ class NumericProfile:
 
 @dataclass(eq=False)
 class CategoricalProfile:
-    """Counts of a categorical column over the reference's top-K categories plus ``OTHER``."""
+    """Counts of a categorical column over the reference's top-K categories (``counts``), plus
+    ``other``: the values outside them."""
 
     counts: dict[str, int]
     count: int
     null_count: int
+    other: int = 0
 
     @property
     def rows(self) -> int:
@@ -205,18 +209,20 @@ class CategoricalProfile:
 
     @property
     def categories(self) -> list[str]:
-        """The reference's categories, in order, without ``OTHER``."""
-        return [c for c in self.counts if c != OTHER]
+        """The reference's categories, in order."""
+        return list(self.counts)
 
     def frequencies(self) -> IntArray:
-        """Counts as an array in category order (``OTHER`` last)."""
-        return np.fromiter(self.counts.values(), dtype=np.int64, count=len(self.counts))
+        """Counts as an array in category order, then ``other``."""
+        return np.fromiter(
+            [*self.counts.values(), self.other], dtype=np.int64, count=len(self.counts) + 1
+        )
 
     def merge(self, other: CategoricalProfile) -> CategoricalProfile:
         """Combine two profiles of the same reference categories (associative, commutative)."""
         if not isinstance(other, CategoricalProfile):
             raise InvalidInput("cannot merge a categorical profile with a numeric one")
-        if self.counts.keys() != other.counts.keys():
+        if list(self.counts) != list(other.counts):
             raise InvalidInput(
                 "cannot merge categorical profiles with different categories; "
                 "profile both with profile_like() against the same reference"
@@ -225,6 +231,7 @@ class CategoricalProfile:
             counts={k: v + other.counts[k] for k, v in self.counts.items()},
             count=self.count + other.count,
             null_count=self.null_count + other.null_count,
+            other=self.other + other.other,
         )
 
     def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
@@ -232,16 +239,25 @@ class CategoricalProfile:
             "kind": "categorical",
             # A list of pairs keeps the category order through any JSON store.
             "counts": [[k, v] for k, v in self.counts.items()],
+            "other": self.other,
             "count": self.count,
             "null_count": self.null_count,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CategoricalProfile:
+        pairs = [(str(k), int(v)) for k, v in d["counts"]]
+        if "other" in d:
+            other = int(d["other"])
+        else:
+            # Profiles stored before ``other`` had its own field kept it as a pair named OTHER.
+            other = sum(v for k, v in pairs if k == OTHER)
+            pairs = [(k, v) for k, v in pairs if k != OTHER]
         return cls(
-            counts={str(k): int(v) for k, v in d["counts"]},
+            counts=dict(pairs),
             count=int(d["count"]),
             null_count=int(d["null_count"]),
+            other=other,
         )
 
 
@@ -342,17 +358,18 @@ def merge_all(profiles: Iterable[DatasetProfile]) -> DatasetProfile | None:
 
 
 def _merge_categorical(parts: Sequence[CategoricalProfile]) -> CategoricalProfile:
-    keys = parts[0].counts.keys()
-    if any(p.counts.keys() != keys for p in parts[1:]):
+    keys = list(parts[0].counts)
+    if any(list(p.counts) != keys for p in parts[1:]):
         raise InvalidInput(
             "cannot merge categorical profiles with different categories; "
             "profile both with profile_like() against the same reference"
         )
     totals = np.sum(np.stack([p.frequencies() for p in parts]), axis=0).tolist()
     return CategoricalProfile(
-        counts=dict(zip(keys, totals, strict=True)),
+        counts=dict(zip(keys, totals[:-1], strict=True)),
         count=sum(p.count for p in parts),
         null_count=sum(p.null_count for p in parts),
+        other=int(totals[-1]),
     )
 
 
@@ -414,8 +431,8 @@ def build_reference(
     ...                       {"x": "numeric", "c": "categorical"}, bins=4)
     >>> ref.rows, ref.columns["x"].edges.tolist(), ref.columns["x"].counts.tolist()
     (100, [0.0, 24.75, 49.5, 74.25, 99.0], [0, 25, 25, 25, 25, 0])
-    >>> ref.columns["c"].counts, ref.columns["c"].null_count
-    ({'a': 50, 'b': 25, '__other__': 0}, 25)
+    >>> ref.columns["c"].counts, ref.columns["c"].other, ref.columns["c"].null_count
+    ({'a': 50, 'b': 25}, 0, 25)
     """
     if bins < 1:
         raise InvalidInput(f"bins must be at least 1, got {bins}")
@@ -508,7 +525,7 @@ def empty_like(reference: DatasetProfile) -> DatasetProfile:
             )
         else:
             columns[name] = CategoricalProfile(
-                counts=dict.fromkeys(ref.counts, 0), count=0, null_count=0
+                counts=dict.fromkeys(ref.counts, 0), count=0, null_count=0, other=0
             )
     return DatasetProfile(rows=0, columns=columns)
 
@@ -572,7 +589,10 @@ def _quantile_edges(sorted_values: FloatArray, bins: int) -> FloatArray:
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     frac = pos - lo
-    edges = sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+    if not np.isfinite(edges).all():  # the gap overflowed (values near the largest double)
+        edges = sorted_values[lo] * (1 - frac) + sorted_values[hi] * frac
     edges[0], edges[-1] = sorted_values[0], sorted_values[-1]
     edges = np.unique(edges)
     if edges.shape[0] == 1:  # a constant column: one closed bin [c, c]
@@ -592,13 +612,24 @@ def _numeric_profile(sorted_values: FloatArray, rows: int, edges: FloatArray) ->
     sums = np.zeros(counts.shape, dtype=np.float64)
     filled = counts > 0
     if n:  # reduceat sums each slot on its own: no cancellation between slots
-        sums[filled] = np.add.reduceat(sorted_values, cumulative[:-1][filled])
+        with np.errstate(
+            over="ignore", invalid="ignore"
+        ):  # a slot of huge values may sum past the largest double
+            sums[filled] = np.add.reduceat(sorted_values, cumulative[:-1][filled])
     if n:
-        mean = float(sorted_values.mean())
-        deviations = sorted_values - mean
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = float(sorted_values.mean())
+        if not math.isfinite(mean):  # the sum overflowed: average in units of the largest value
+            scale = max(abs(float(sorted_values[0])), abs(float(sorted_values[-1])))
+            mean = float((sorted_values / scale).mean()) * scale
+        with np.errstate(
+            over="ignore", invalid="ignore"
+        ):  # values past ~1e154: m2 overflows to inf
+            deviations = sorted_values - mean
         # einsum, not np.dot: dot goes through OpenBLAS, whose thread pool turned this 0.06 ms
         # sum into 24 ms per column on a loaded 2-core machine (measured by bench/ingest.py).
-        m2 = float(np.einsum("i,i->", deviations, deviations))
+        with np.errstate(over="ignore", invalid="ignore"):
+            m2 = float(np.einsum("i,i->", deviations, deviations))
         minimum, maximum = float(sorted_values[0]), float(sorted_values[-1])
     else:
         mean, m2, minimum, maximum = 0.0, 0.0, math.nan, math.nan
@@ -621,8 +652,9 @@ def _categorical_profile(
 ) -> CategoricalProfile:
     kept = {c: int(counts.get(c, 0)) for c in categories}
     total = int(sum(counts.values()))
-    kept[OTHER] = total - sum(kept.values())
-    return CategoricalProfile(counts=kept, count=total, null_count=nulls)
+    return CategoricalProfile(
+        counts=kept, count=total, null_count=nulls, other=total - sum(kept.values())
+    )
 
 
 def _category_counts(data: Column) -> tuple[dict[str, int], int]:
@@ -677,6 +709,8 @@ def _category_counts(data: Column) -> tuple[dict[str, int], int]:
 
 
 def _list_array(a: npt.NDArray[Any]) -> list[Any]:
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        return [_json_float(x) for x in a.tolist()]
     return list(a.tolist())
 
 
@@ -689,8 +723,22 @@ def _decode_array(value: Any, dtype: type[np.float64] | type[np.int64]) -> Any:
     if isinstance(value, str):
         little = np.dtype(dtype).newbyteorder("<")
         return np.frombuffer(base64.b64decode(value), dtype=little).astype(dtype)
+    if dtype is np.float64:
+        return np.array([_float(x) for x in value], dtype=np.float64)
     return np.asarray(value, dtype=dtype)
 
 
-def _json_float(x: float) -> float | None:
-    return None if math.isnan(x) else x
+_INFINITY = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _json_float(x: float) -> float | str | None:
+    """``x`` as JSON allows it: NaN (nothing to report) as null, and a sum or a squared
+    deviation that overflowed (values near 1e200 square past the largest double) as the
+    string "Infinity" or "-Infinity", which `_float` reads back."""
+    if math.isnan(x):
+        return None
+    return _INFINITY.get(x, x)
+
+
+def _float(x: Any) -> float:
+    return math.nan if x is None else float(x)

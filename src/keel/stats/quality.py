@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from keel.errors import InvalidInput
-from keel.stats.profile import OTHER, CategoricalProfile, ColumnProfile, NumericProfile
+from keel.stats.profile import CategoricalProfile, ColumnProfile, NumericProfile
 
 
 def missing_rate(profile: ColumnProfile) -> float:
@@ -66,9 +66,9 @@ def out_of_range_share(reference: NumericProfile, current: NumericProfile) -> fl
 def unseen_categories(reference: CategoricalProfile, current: CategoricalProfile) -> float:
     """Share of the current non-null values whose category the reference did not have.
 
-    Exact when the reference had no more categories than its top-K (its ``OTHER`` count is 0).
-    Otherwise ``OTHER`` mixes unseen values with the reference's rarer categories, and the
-    result is the growth of ``OTHER``'s share: ``max(0, other_cur - other_ref)``.
+    Exact when the reference had no more categories than its top-K (its ``other`` count is 0).
+    Otherwise ``other`` mixes unseen values with the reference's rarer categories, and the
+    result is the growth of ``other``'s share: ``max(0, other_cur - other_ref)``.
 
     >>> from keel.stats.profile import build_reference, profile_like
     >>> ref = build_reference({"c": np.array(["a", "b", "a"])}, {"c": "categorical"})
@@ -76,14 +76,14 @@ def unseen_categories(reference: CategoricalProfile, current: CategoricalProfile
     >>> unseen_categories(ref.columns["c"], cur.columns["c"])
     0.5
     """
-    if reference.counts.keys() != current.counts.keys():
+    if list(reference.counts) != list(current.counts):
         raise InvalidInput("profile the current data with profile_like() against this reference")
     if current.count == 0:
         return 0.0
-    current_other = current.counts[OTHER] / current.count
-    if reference.counts[OTHER] == 0 or reference.count == 0:
+    current_other = current.other / current.count
+    if reference.other == 0 or reference.count == 0:
         return current_other
-    return max(0.0, current_other - reference.counts[OTHER] / reference.count)
+    return max(0.0, current_other - reference.other / reference.count)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Raw predictions and labels as Parquet partitions in the data directory, read with DuckDB.
 
-Layout (Hive-style, so DuckDB and Spark read the keys as columns)::
+Layout (Hive-style directories; Keel reads only the columns inside the files, so a feature may
+share a key's name)::
 
     <root>/predictions/model=<name>/version=<n>/date=YYYY-MM-DD/part-<batch id>.parquet
     <root>/labels/model=<name>/date=YYYY-MM-DD/part-<batch id>.parquet
@@ -35,11 +36,12 @@ _TMP_PREFIX = ".part-"
 
 
 # Every read goes through this: the files are a parameter ($files), never spliced into SQL. The
-# partition keys (model, version, date) come from the paths; union_by_name lets files written
-# before a nullable column existed be read beside newer ones.
+# partition keys (model, version, date) are only in the paths and are never read as columns (the
+# caller already chose the files by them), so a feature may be named `date`, `model` or `version`;
+# union_by_name lets files written before a nullable column existed be read beside newer ones.
 def parquet_source(parameter: str = "files") -> str:
     """``read_parquet`` over the file list bound to ``$parameter``."""
-    return f"read_parquet(${parameter}, hive_partitioning=true, union_by_name=true)"
+    return f"read_parquet(${parameter}, hive_partitioning=false, union_by_name=true)"
 
 
 PREDICTIONS_SOURCE = parquet_source()
@@ -219,7 +221,7 @@ class TelemetryFiles:
         files = self.prediction_files(model, version, start, end)
         if not files:
             return pa.table({})
-        wanted = "* EXCLUDE (model, version, date)"
+        wanted = "*"
         if columns:
             wanted = ", ".join(quote_identifier(c) for c in columns)
         return self.query(

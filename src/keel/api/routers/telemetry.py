@@ -3,7 +3,8 @@
 Ingest needs ``write`` in the model's team: a contributor, typically a service account the
 serving code runs as (``keel users create scorer --kind service`` then ``keel users grant scorer
 contributor --team risk``). Bulk bodies are Parquet, Arrow IPC or (for references) CSV, chosen by
-Content-Type, up to ``KEEL_MAX_UPLOAD_BYTES``.
+Content-Type, up to ``KEEL_MAX_UPLOAD_BYTES`` on the wire and, once decoded, up to
+``KEEL_MAX_UPLOAD_ROWS`` rows and ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` bytes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from keel.schemas.telemetry import (
 )
 from keel.services.backend import Backend
 from keel.services.telemetry import Telemetry
-from keel.services.telemetry_io import decode_table, media_type, rows_to_table
+from keel.services.telemetry_io import media_type, rows_to_table
 
 router = APIRouter(prefix=API_PREFIX + "/models/{name}", tags=["telemetry"])
 
@@ -104,7 +105,7 @@ async def upload_predictions(
     def ingest() -> IngestReceipt:
         telemetry.authorize_write(caller, name)  # before decoding the body
         return telemetry.log_predictions(
-            caller, name, version, decode_table(body, kind), batch_id=batch_id
+            caller, name, version, telemetry.decode(body, kind), batch_id=batch_id
         )
 
     return _receipt(await run_in_threadpool(ingest))
@@ -134,7 +135,7 @@ async def upload_labels(
 
     def ingest() -> IngestReceipt:
         telemetry.authorize_write(caller, name)
-        return telemetry.log_labels(caller, name, decode_table(body, kind), batch_id=batch_id)
+        return telemetry.log_labels(caller, name, telemetry.decode(body, kind), batch_id=batch_id)
 
     return _receipt(await run_in_threadpool(ingest))
 
@@ -180,7 +181,7 @@ async def set_reference(
             caller,
             name,
             version,
-            decode_table(body, kind),
+            telemetry.decode(body, kind),
             source=source or f"upload ({kind})",
             bins=bins,
             top_k=top_k,

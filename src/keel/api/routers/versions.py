@@ -6,19 +6,22 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from keel.api import convert
 from keel.api.deps import Reader, RegistryDep, Writer
+from keel.api.forms import Utf8FormRoute, require_utf8_fields
 from keel.api.routers import API_PREFIX
 from keel.domain.lifecycle import VersionStatus
 from keel.errors import InvalidInput
 from keel.schemas import Page, StatusChange, VersionIn, VersionOut
 from keel.schemas.base import Id
 
-router = APIRouter(prefix=API_PREFIX + "/models/{name}/versions", tags=["versions"])
+router = APIRouter(
+    prefix=API_PREFIX + "/models/{name}/versions", tags=["versions"], route_class=Utf8FormRoute
+)
 
 
 def _metadata(raw: str) -> VersionIn:
@@ -52,6 +55,7 @@ def register_version(
     name: str,
     registry: RegistryDep,
     caller: Writer,
+    _utf8: Annotated[None, Depends(require_utf8_fields)],
     artifact: Annotated[UploadFile, File(description="The model file.")],
     metadata: Annotated[str, Form(description="JSON of VersionIn.")] = "{}",
     sha256: Annotated[
