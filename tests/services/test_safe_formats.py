@@ -28,11 +28,12 @@ from tests.services.evaluation_fixtures import (
     open_backend,
     register,
 )
+from tests.services.test_sandbox import register_as_if_scanned_clean
 
 from keel.domain.evaluation import EvaluationSpec
 from keel.domain.governance import Gate, GateOutcome
 from keel.domain.registry import ArtifactFlavor
-from keel.errors import EvaluationFailed
+from keel.errors import EvaluationFailed, UnsafeArtifact
 from keel.services.backend import Backend
 
 POLICY = """\
@@ -153,9 +154,18 @@ def test_a_skops_file_with_an_untrusted_type_is_refused_and_never_loaded(
     assert security.outcome == GateOutcome.FAILED
     assert "types Keel does not trust (posix.system)" in loading_check(security)["detail"]
     assert states[Gate.PERFORMANCE].outcome == GateOutcome.ERROR
-    with pytest.raises(EvaluationFailed, match=r"types Keel does not trust \(posix.system\)") as e:
+    # The upload scan already judged it unsafe: the evaluator refuses to load it at all.
+    with pytest.raises(UnsafeArtifact, match=r"types Keel does not trust \(posix.system\)"):
         backend.evaluation.evaluate(
             "churn", version.version, EvaluationSpec.from_signature(SIGNATURE)
+        )
+    # Second wall: even with a clean scan on record (a scanner bypass), the sandboxed loader
+    # builds nothing from a type Keel does not trust.
+    bypassed = register_as_if_scanned_clean(backend, skops.io.dumps(model), "model.skops")
+    attach(backend, bypassed.version, dataset(seed=2))
+    with pytest.raises(EvaluationFailed, match=r"types Keel does not trust \(posix.system\)") as e:
+        backend.evaluation.evaluate(
+            "churn", bypassed.version, EvaluationSpec.from_signature(SIGNATURE)
         )
     assert e.value.details["cause"] == "untrusted_types"
 

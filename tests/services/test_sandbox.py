@@ -156,11 +156,13 @@ def payload(data_dir: Path, server: Server, outside: Path) -> str:
     return "".join(f"{k} = {v!r}\n" for k, v in targets.items()) + PAYLOAD
 
 
-def register_as_if_scanned_clean(backend: Backend, artifact: bytes) -> ModelVersion:
+def register_as_if_scanned_clean(
+    backend: Backend, artifact: bytes, filename: str = "model.pkl"
+) -> ModelVersion:
     """What a scanner bypass amounts to: a clean report on record for a malicious artifact."""
     scanner, backend.registry.scanner = backend.registry.scanner, None
     try:
-        version = register(backend, artifact, "model.pkl")
+        version = register(backend, artifact, filename)
     finally:
         backend.registry.scanner = scanner
     backend.evaluation.store.save_scan(
