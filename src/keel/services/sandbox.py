@@ -186,6 +186,10 @@ def _inside(path: Path, parents: Sequence[Path]) -> bool:
     return any(path == p or p in path.parents for p in parents)
 
 
+# Size of the sandbox's own /dev/shm (a tmpfs that lives only as long as the sandbox).
+SHM_BYTES = 512 << 20
+
+
 def _bwrap_argv(
     bwrap: str, workdir: Path, readonly: Sequence[Path], hide: Sequence[Path], fds: list[int]
 ) -> list[str]:
@@ -210,7 +214,11 @@ def _bwrap_argv(
         if _inside(secret, [*bound, workdir]) and secret.exists() and secret != workdir:
             argv += ["--perms", "0000", "--size", "4096", "--tmpfs", str(secret)]
             argv += ["--remount-ro", str(secret)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--remount-ro", "/"]
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    # A private, bounded /dev/shm: joblib and NumPy share memory between worker processes there
+    # (read-only, joblib falls back to serial mode with a warning in every job's output).
+    argv += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--chdir", str(workdir), "--"]
     return argv
 
