@@ -217,7 +217,7 @@ def _bwrap_argv(
     argv += ["--proc", "/proc", "--dev", "/dev"]
     # A private, bounded /dev/shm: joblib and NumPy share memory between worker processes there
     # (read-only, joblib falls back to serial mode with a warning in every job's output).
-    argv += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
+    argv += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]  # noqa: S108 - the sandbox's own
     argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--chdir", str(workdir), "--"]
     return argv
