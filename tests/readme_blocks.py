@@ -90,8 +90,7 @@ def blocks(text: str) -> list[Block]:
             reason = skipped["reason"].strip() if skipped else ""
             if not reason:
                 raise ReadmeError(
-                    f"README line {start}: a skip needs a reason: "
-                    "<!-- doctest: skip: REASON -->."
+                    f"README line {start}: a skip needs a reason: <!-- doctest: skip: REASON -->."
                 )
             skip = reason
         elif directive.startswith("<!--") and "file:" in directive:

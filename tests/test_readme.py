@@ -127,6 +127,8 @@ def _clone(workdir: Path) -> None:
     (workdir / ".venv").symlink_to(VENV, target_is_directory=True)
 
 
+# About 30 blocks and 80 CLI runs: 1.5 to 4.5 minutes on a 2-core machine, depending on its load.
+@pytest.mark.timeout(600)
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     found = blocks(README.read_text(encoding="utf-8"))
     skipped = [b for b in found if b.skip is not None]
