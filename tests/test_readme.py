@@ -127,6 +127,56 @@ def _clone(workdir: Path) -> None:
     (workdir / ".venv").symlink_to(VENV, target_is_directory=True)
 
 
+def _run_shell(block: Block, workdir: Path, env: dict[str, str]) -> None:
+    Path(env["README_BLOCK"]).write_text(block.code, encoding="utf-8")
+    try:
+        done = subprocess.run(
+            ["bash", "-c", _SHELL_WRAPPER],
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=BLOCK_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(_failure(block, f"{exc.output or ''}\n(timed out)"))
+    assert done.returncode == 0, _failure(block, done.stdout)
+
+
+def run_blocks(found: list[Block], workdir: Path, env: dict[str, str]) -> int:
+    """Run every block that is not skipped or prose, in order; fail at the first that fails,
+    naming its README line, its code and its output. Returns how many blocks ran."""
+    env = {**env, "README_STATE": str(workdir.parent / "shell-state.sh")}
+    env["README_BLOCK"] = str(workdir.parent / "block.sh")
+    python = PythonSession(workdir, env)
+    ran = 0
+    try:
+        for block in found:
+            if block.skip is not None or block.kind == "prose":
+                continue
+            ran += 1
+            began = time.monotonic()
+            if block.kind == "data":
+                parsed = (yaml.safe_load if block.lang == "yaml" else json.loads)(block.code)
+                assert parsed is not None, f"README.md line {block.line}: empty {block.lang}"
+                if block.file is not None:
+                    target = workdir / block.file
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(block.code, encoding="utf-8")
+            elif block.kind == "python":
+                ok, output = python.run(block)
+                assert ok, _failure(block, output)
+            else:
+                _run_shell(block, workdir, env)
+            print(f"line {block.line}: {time.monotonic() - began:.1f} s")
+    finally:
+        python.close()
+    return ran
+
+
 # About 30 blocks and 80 CLI runs: 1.5 to 4.5 minutes on a 2-core machine, depending on its load.
 @pytest.mark.timeout(600)
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
@@ -136,58 +186,79 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     workdir = tmp_path / "clone"
     workdir.mkdir()
     _clone(workdir)
-    state, script = tmp_path / "shell-state.sh", tmp_path / "block.sh"
     with keel_up(tmp_path, cwd=workdir) as server:
         env = {k: v for k, v in os.environ.items() if k not in ("KEEL_HOME", "KEEL_TOKEN")}
         env.update(
             KEEL_URL=server.url,
             PATH=f"{workdir / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-            README_STATE=str(state),
-            README_BLOCK=str(script),
         )
-        python = PythonSession(workdir, env)
-        try:
-            ran = 0
-            for block in found:
-                if block.skip is not None or block.kind == "prose":
-                    continue
-                ran += 1
-                began = time.monotonic()
-                if block.kind == "data":
-                    parsed = (yaml.safe_load if block.lang == "yaml" else json.loads)(block.code)
-                    assert parsed is not None, f"README.md line {block.line}: empty {block.lang}"
-                    if block.file is not None:
-                        target = workdir / block.file
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.write_text(block.code, encoding="utf-8")
-                    continue
-                if block.kind == "python":
-                    ok, output = python.run(block)
-                    assert ok, _failure(block, output)
-                    print(f"line {block.line}: {time.monotonic() - began:.1f} s")
-                    continue
-                script.write_text(block.code, encoding="utf-8")
-                try:
-                    done = subprocess.run(
-                        ["bash", "-c", _SHELL_WRAPPER],
-                        cwd=workdir,
-                        env=env,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT,
-                        text=True,
-                        timeout=BLOCK_TIMEOUT_S,
-                        check=False,
-                    )
-                except subprocess.TimeoutExpired as exc:
-                    pytest.fail(_failure(block, f"{exc.output or ''}\n(timed out)"))
-                assert done.returncode == 0, _failure(block, done.stdout)
-                print(f"line {block.line}: {time.monotonic() - began:.1f} s")
-        finally:
-            python.close()
+        ran = run_blocks(found, workdir, env)
     print(f"README: {ran} blocks ran, {len(skipped)} skipped")
     for block in skipped:
         print(f"  skipped line {block.line}: {block.skip}")
+
+
+# -- the runner, on small READMEs -----------------------------------------------------------------
+
+
+def _small_readme(tmp_path: Path, text: str) -> tuple[list[Block], Path]:
+    workdir = tmp_path / "clone"
+    workdir.mkdir()
+    return blocks(text), workdir
+
+
+def test_blocks_share_one_shell_session_one_python_session_and_saved_files(
+    tmp_path: Path,
+) -> None:
+    text = "\n".join(
+        [
+            "```sh",
+            'GREETING="hello"',
+            "```",
+            "<!-- file: conf/answer.json -->",
+            "```json",
+            '{"answer": 42}',
+            "```",
+            "```sh",
+            'GREETING="$GREETING again"',
+            "```",
+            "```python",
+            "import json",
+            "answer = json.load(open('conf/answer.json'))['answer']",
+            "```",
+            "```python",
+            "assert answer == 42",
+            "```",
+            "```bash",
+            'test "$GREETING" = "hello again"',
+            "```",
+        ]
+    )
+    found, workdir = _small_readme(tmp_path, text)
+    assert run_blocks(found, workdir, dict(os.environ)) == 6
+    assert (workdir / "conf" / "answer.json").read_text() == '{"answer": 42}\n'
+
+
+def test_a_failing_shell_block_fails_naming_its_line_command_and_output(tmp_path: Path) -> None:
+    found, workdir = _small_readme(
+        tmp_path, "Intro\n\n```sh\necho first output\nfalse\necho never\n```\n"
+    )
+    with pytest.raises(AssertionError) as failed:
+        run_blocks(found, workdir, dict(os.environ))
+    message = str(failed.value)
+    assert "README.md line 3: this sh block failed" in message
+    code, output = message.split("--- output ---")
+    assert "echo first output\nfalse\necho never\n" in code
+    assert "first output" in output and "never" not in output  # it stopped at the failure
+
+
+def test_a_failing_python_block_fails_with_the_readme_line_of_the_error(tmp_path: Path) -> None:
+    found, workdir = _small_readme(tmp_path, "```python\nx = 1\n```\n\n```python\ny = x + z\n```\n")
+    with pytest.raises(AssertionError) as failed:
+        run_blocks(found, workdir, dict(os.environ))
+    message = str(failed.value)
+    assert "README.md line 5: this python block failed" in message
+    assert 'File "README.md", line 6' in message and "NameError" in message
 
 
 # -- the conventions themselves -------------------------------------------------------------------
