@@ -64,15 +64,16 @@ class Server:
 
 
 @contextlib.contextmanager
-def keel_up(tmp_path: Path) -> Iterator[Server]:
-    """A fresh `keel up` on a free loopback port, stopped after the test."""
-    data_dir, port = tmp_path / "data", _free_port()
+def keel_up(tmp_path: Path, *, cwd: Path | None = None) -> Iterator[Server]:
+    """A fresh `keel up` on a free loopback port, stopped after the test; run in ``cwd``
+    (default ``tmp_path``), its data in ``tmp_path/data``."""
+    data_dir, port, workdir = tmp_path / "data", _free_port(), cwd or tmp_path
     process = subprocess.Popen(
         [str(KEEL), "up", "--data-dir", str(data_dir), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=tmp_path,
+        cwd=workdir,
     )
     assert process.stdout is not None
     log: list[str] = []
@@ -85,7 +86,7 @@ def keel_up(tmp_path: Path) -> Iterator[Server]:
     threading.Thread(target=lambda: log.extend(process.stdout or ()), daemon=True).start()
     try:
         assert process.poll() is None, "keel up exited:\n" + "".join(log)
-        yield Server(f"http://127.0.0.1:{port}", data_dir, tmp_path, log, process, process.pid)
+        yield Server(f"http://127.0.0.1:{port}", data_dir, workdir, log, process, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
