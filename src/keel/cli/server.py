@@ -115,19 +115,21 @@ def _bootstrap_admin(backend: Backend, data_dir: Path) -> None:
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None) -> None:
     """Run the metadata database migrations up to the newest (safe to run again)."""
-    from keel.services.backend import Backend
     from keel.store import migrate
+    from keel.store.sql.engine import make_engine
 
     settings = Settings.load(data_dir=data_dir)
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = Backend.open(settings)
+    # The database alone: no backend, so no audit key or other local state is made on a host
+    # that only runs migrations against PostgreSQL.
+    engine = make_engine(settings.database_url)
     try:
-        before = migrate.current_revision(backend.engine)
-        backend.migrate()
-        after = migrate.current_revision(backend.engine)
+        before = migrate.current_revision(engine)
+        migrate.upgrade(engine)
+        after = migrate.current_revision(engine)
     finally:
-        backend.close()
+        engine.dispose()
     if before == after:
         err.print(f"Already at the newest schema ({after}).")
     else:
