@@ -149,7 +149,7 @@ def test_a_run_records_points_per_window_and_a_rerun_replaces_them(backend: Back
     first = monitoring.run(ADMIN, "churn", now=at)
     found = {(p.check, p.column, p.metric): p for p in first}
     assert found[(Check.DRIFT, "income", "wasserstein")].status == Status.ALERT
-    assert found[(Check.DRIFT, "plan", "jensen_shannon")].status == Status.OK
+    assert found[(Check.DRIFT, "plan", "share_difference")].status == Status.OK
     assert found[(Check.QUALITY, None, "rows")].value == 2000
     zscore = found[(Check.QUALITY, None, "row_count_zscore")]
     assert zscore.status == Status.ALERT and zscore.value is not None and zscore.value > 3
