@@ -280,3 +280,31 @@ def test_a_check_that_cannot_use_the_data_does_not_stop_the_others(backend: Back
     assert [(p.metric, p.status) for p in performance] == [("check_failed", Status.NO_DATA)]
     rows_seen = [p.value for p in points if p.check == Check.OPERATIONS and p.metric == "rows"]
     assert rows_seen == [rows]
+
+
+def test_a_tail_only_drift_alerts_on_a_point_named_for_the_tail(backend: Backend) -> None:
+    hour, rows = T0, 2000
+    rng = np.random.default_rng(7)
+    income = rng.normal(50, 10, rows)
+    income[rng.permutation(rows)[:30]] = 92.0  # 1.5% land beyond the reference's max
+    table = pa.table(
+        {
+            "ts": pa.array(
+                [hour + timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
+            ),
+            "prediction": rng.random(rows) < 0.3,
+            "income": income,
+            "plan": rng.choice(["a", "b", "c"], rows),
+        }
+    )
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table)
+    backend.monitoring.create(
+        ADMIN, Monitor(model="churn", checks=(Check.DRIFT,), schedule=Schedule(False))
+    )
+    points = backend.monitoring.run(ADMIN, "churn", now=T0 + HOUR + timedelta(minutes=1))
+    found = {(p.column, p.metric): p for p in points}
+    tail = found[("income", "tail_share")]
+    assert tail.status == Status.ALERT
+    assert tail.value == pytest.approx(0.015) and tail.threshold == 0.01
+    assert ("income", "wasserstein") not in found  # Wasserstein alone stayed under 0.1
+    assert found[("plan", "share_difference")].status == Status.OK

@@ -191,6 +191,16 @@ def drift(ctx: CheckContext) -> list[MetricPoint]:
                 )
             )
             continue
+        if c.drifted and c.value < c.threshold and not math.isnan(c.ks_statistic):
+            # The distance stayed under its threshold but a tenth of the values moved (a
+            # heavy-tailed column): the point names the KS statistic that found it.
+            ks_limit = config.ks_statistic
+            points.append(
+                ctx.point(
+                    Check.DRIFT, c.column, "ks_statistic", c.ks_statistic, ks_limit, Status.ALERT
+                )
+            )
+            continue
         status = Status.ALERT if c.drifted else Status.OK
         points.append(ctx.point(Check.DRIFT, c.column, c.method, c.value, c.threshold, status))
     status = Status.WARNING if result.drifted_columns else Status.OK

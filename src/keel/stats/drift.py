@@ -58,6 +58,10 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     PSI: 0.1,
     SHARE_DIFFERENCE: 0.05,
 }
+KS_STATISTIC = 0.1
+"""A numeric column also drifts when its KS statistic reaches this (a tenth of the values moved
+past each other), with the same significance gate: it sees shifts of heavy-tailed columns whose
+standard deviation, which normalises Wasserstein, is dominated by outliers (Cauchy-like)."""
 TAIL_SHARE = 0.01
 """A numeric column's tail drifts when at least this share of the window lies beyond the
 reference's minimum or maximum (and that many is improbable under no change)."""
@@ -459,6 +463,7 @@ class DriftConfig:
     significance: float | None = 0.05
     low_cardinality: int = LOW_CARDINALITY
     tail_share: float | None = TAIL_SHARE
+    ks_statistic: float | None = KS_STATISTIC
 
     def __post_init__(self) -> None:
         for name in ("numeric_small", "numeric_large"):
@@ -478,6 +483,10 @@ class DriftConfig:
         if self.tail_share is not None and not 0.0 < self.tail_share <= 1.0:
             raise InvalidInput(
                 f"tail_share must be in (0, 1] or None (no tail test), got {self.tail_share}"
+            )
+        if self.ks_statistic is not None and not 0.0 < self.ks_statistic <= 1.0:
+            raise InvalidInput(
+                f"ks_statistic must be in (0, 1] or None (distance only), got {self.ks_statistic}"
             )
         if self.low_cardinality < 0:
             raise InvalidInput("low_cardinality must not be negative (0 turns it off)")
@@ -541,6 +550,10 @@ class ColumnDrift:
     """Numeric columns: share of the window beyond the reference's range (NaN: not tested)."""
     tail_drifted: bool = False
     """The tail test (:func:`tail_exceedance`) found a tail-only change; counted as drift."""
+    ks_statistic: float = math.nan
+    """Numeric columns with the default method: the KS statistic of the gate. ``drifted`` is
+    also True when it reached ``DriftConfig.ks_statistic`` (then ``value`` may be under
+    ``threshold``)."""
 
     @property
     def any_drift(self) -> bool:
@@ -596,9 +609,12 @@ def column_drift(
             column, method, value, threshold, value <= threshold, reference.count, current.count
         )
     drifted = value >= threshold
-    pvalue = math.nan
+    pvalue, statistic = math.nan, math.nan
     if config.significance is not None:
-        pvalue = _significance(reference, current, discrete)
+        pvalue, statistic = _significance(reference, current, discrete)
+        chosen = config.columns.get(column, ColumnRule()).method is not None
+        if config.ks_statistic is not None and not chosen and statistic >= config.ks_statistic:
+            drifted = True
         drifted = drifted and pvalue <= config.significance
     tail_share, tail_drifted = math.nan, False
     if (
@@ -622,6 +638,7 @@ def column_drift(
         pvalue,
         tail_share,
         tail_drifted,
+        statistic,
     )
 
 
@@ -635,16 +652,20 @@ def _low_cardinality(column: str, reference: ColumnProfile, config: DriftConfig)
     )
 
 
-def _significance(reference: ColumnProfile, current: ColumnProfile, discrete: bool) -> float:
-    """The two-sample test behind a distance, on both sample sizes: KS for numeric columns,
-    the pooled chi-square for categorical and low-cardinality ones."""
+def _significance(
+    reference: ColumnProfile, current: ColumnProfile, discrete: bool
+) -> tuple[float, float]:
+    """The two-sample test behind a distance, on both sample sizes: KS for numeric columns
+    (p-value and statistic), the pooled chi-square for categorical and low-cardinality ones
+    (p-value, NaN)."""
     if isinstance(reference, NumericProfile) and isinstance(current, NumericProfile):
         if not discrete:
-            return ks_from_profiles(reference, current).pvalue
+            ks = ks_from_profiles(reference, current)
+            return ks.pvalue, ks.statistic
         _same_bins(reference, current)
-        return chi_square_pooled(reference.counts, current.counts).pvalue
+        return chi_square_pooled(reference.counts, current.counts).pvalue, math.nan
     assert isinstance(reference, CategoricalProfile) and isinstance(current, CategoricalProfile)
-    return chi_square_pooled(reference.frequencies(), current.frequencies()).pvalue
+    return chi_square_pooled(reference.frequencies(), current.frequencies()).pvalue, math.nan
 
 
 def _measure(method: str, reference: ColumnProfile, current: ColumnProfile) -> float:
