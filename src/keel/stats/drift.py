@@ -2,20 +2,24 @@
 
 Methods, and the value each reports (``ColumnDrift.value``):
 
-==================  ===================  ========================  =========================
-method              column kinds         value                     drifted when (default)
-==================  ===================  ========================  =========================
-``ks``              numeric              KS p-value                value <= 0.05
-``wasserstein``     numeric              Wasserstein / ref. std    value >= 0.1
-``psi``             numeric, categorical PSI                       value >= 0.1
-``jensen_shannon``  numeric, categorical JS distance (base e)      value >= 0.1
-``chi_square``      categorical          chi-square p-value        value <= 0.05
-==================  ===================  ========================  =========================
+====================  ===================  ========================  =========================
+method                column kinds         value                     drifted when (default)
+====================  ===================  ========================  =========================
+``ks``                numeric              KS p-value                value <= 0.05
+``wasserstein``       numeric              Wasserstein / ref. std    value >= 0.1
+``psi``               numeric, categorical PSI                       value >= 0.1
+``jensen_shannon``    numeric, categorical JS distance (base e)      value >= 0.1
+``chi_square``        categorical          chi-square p-value        value <= 0.05
+``share_difference``  categorical          largest share change      value >= 0.05
+====================  ===================  ========================  =========================
 
-Default choice per column (:class:`DriftConfig`), as Evidently's ``DataDriftPreset`` chooses: when
-the reference holds at most 1,000 values of the column, ``ks`` for numeric and ``chi_square`` for
-categorical columns; above that, ``wasserstein`` for numeric and ``jensen_shannon`` for
-categorical columns. See docs/monitoring-defaults.md for the table beside Evidently's.
+Default choice per column (:class:`DriftConfig`, issue 11; docs/monitoring-defaults.md has the
+measurements beside Evidently's): ``wasserstein`` for numeric columns (also drifted when the KS
+statistic reaches 0.1), ``share_difference`` for categorical columns and for numeric columns
+with at most 5 distinct values; a distance drifts only when the two-sample test on both sample
+sizes (KS, or chi-square with sparse categories pooled) has p <= 0.05, so small windows do not
+false-alarm. Numeric columns also get a tail test (:func:`tail_exceedance`): values beyond the
+reference's range.
 """
 
 from __future__ import annotations
@@ -440,10 +444,12 @@ class ColumnRule:
 class DriftConfig:
     """Which test each column gets, with which threshold; and when the dataset has drifted.
 
-    Defaults follow Evidently's ``DataDriftPreset``: up to ``small_sample_rows`` reference values,
-    ``ks`` (p <= 0.05) for numeric and ``chi_square`` (p <= 0.05) for categorical columns;
-    beyond, ``wasserstein`` (>= 0.1) for numeric and ``jensen_shannon`` (>= 0.1) for categorical
-    columns. The dataset has drifted when at least ``drift_share`` of the tested columns have.
+    Defaults (docs/monitoring-defaults.md): ``wasserstein`` (>= 0.1, or a KS statistic >=
+    ``ks_statistic``) for numeric and ``share_difference`` (>= 0.05) for categorical columns
+    and numeric columns filling at most ``low_cardinality`` slots, at every reference size; a
+    distance drifts only when the two-sample test on both sizes has p <= ``significance``.
+    Numeric columns also drift by their tail (``tail_share`` beyond the reference's range).
+    The dataset has drifted when at least ``drift_share`` of the tested columns have.
 
     >>> config = DriftConfig(columns={"age": ColumnRule(method="psi", threshold=0.2)})
     >>> config.rule("age", "numeric", 10**6)
