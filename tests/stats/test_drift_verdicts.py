@@ -20,6 +20,7 @@ from keel.stats.drift import (
     chi_square_pooled,
     column_drift,
     js_distance,
+    ks_from_profiles,
     pool_sparse,
     share_difference,
     tail_exceedance,
@@ -166,3 +167,21 @@ def test_a_heavy_tailed_location_shift_drifts_by_its_ks_statistic() -> None:
     assert result.drifted and result.pvalue < 1e-6
     assert not verdict(ref, cur, config=DriftConfig(ks_statistic=None)).drifted
     assert not verdict(ref, rng.standard_cauchy(50_000)).drifted
+
+
+def test_the_gates_limiting_ks_p_value_never_overstates_drift() -> None:
+    rng = np.random.default_rng(9)
+    a, b = rng.normal(size=20_000), rng.normal(0.02, 1.0, 20_000)
+    ref = build_reference({"x": a}, {"x": "numeric"})
+    cur = profile_like(ref, {"x": b})
+    r, c = ref.columns["x"], cur.columns["x"]
+    assert isinstance(r, NumericProfile) and isinstance(c, NumericProfile)
+    exact_size, fast = ks_from_profiles(r, c), ks_from_profiles(r, c, fast=True)
+    assert fast.statistic == exact_size.statistic
+    assert fast.pvalue == pytest.approx(
+        stats.kstwobign.sf(math.sqrt(10_000) * fast.statistic), abs=TOL
+    )
+    assert exact_size.pvalue <= fast.pvalue <= exact_size.pvalue * 1.05
+    for en in (1001, 5000, 20_000):
+        for d in np.linspace(0.001, 0.15, 30):
+            assert stats.kstwobign.sf(math.sqrt(en) * d) >= stats.kstwo.sf(d, en) * (1 - 1e-12)
