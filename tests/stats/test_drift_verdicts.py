@@ -185,3 +185,25 @@ def test_the_gates_limiting_ks_p_value_never_overstates_drift() -> None:
     for en in (1001, 5000, 20_000):
         for d in np.linspace(0.001, 0.15, 30):
             assert stats.kstwobign.sf(math.sqrt(en) * d) >= stats.kstwo.sf(d, en) * (1 - 1e-12)
+
+
+def test_a_reference_merged_from_chunks_compares_the_shares_beyond_its_edges() -> None:
+    from keel.stats.profile import build_reference_from_chunks
+
+    rng = np.random.default_rng(10)
+    chunks = [{"x": rng.normal(size=2000)} for _ in range(5)]  # later chunks pass the edges
+    ref = build_reference_from_chunks(chunks, {"x": "numeric"})
+    r = ref.columns["x"]
+    assert isinstance(r, NumericProfile) and r.counts[0] + r.counts[-1] > 0
+    same = profile_like(ref, {"x": rng.normal(size=10_000)})
+    c = same.columns["x"]
+    assert isinstance(c, NumericProfile)
+    assert not column_drift("x", r, c).tail_drifted
+    tail = rng.normal(size=10_000)
+    tail[:300] = 50.0  # 3% far beyond the reference
+    moved = profile_like(ref, {"x": tail}).columns["x"]
+    assert isinstance(moved, NumericProfile)
+    result = tail_exceedance(r, moved)
+    beyond = r.counts[-1] / r.count
+    assert result.share == pytest.approx(moved.counts[-1] / moved.count - beyond, abs=TOL)
+    assert result.pvalue < 1e-6 and column_drift("x", r, moved).tail_drifted

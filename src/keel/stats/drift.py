@@ -354,6 +354,16 @@ def tail_exceedance(reference: NumericProfile, current: NumericProfile) -> TailR
         raise InvalidInput("the tail test needs at least one value on each side")
     _same_bins(reference, current)
     n, m = reference.count, current.count
+    if reference.counts[0] or reference.counts[-1]:
+        # A reference merged from chunks has values beyond its first chunk's edges: compare
+        # the shares beyond on both sides (excess share, pooled chi-square) instead.
+        results = []
+        for side in (0, -1):
+            r, k = int(reference.counts[side]), int(current.counts[side])
+            excess = k / m - r / n
+            p = chi_square([r, n - r], [k, m - k]).pvalue if excess > 0 else 1.0
+            results.append(TailResult(max(excess, 0.0), min(1.0, 2.0 * p)))
+        return max(results, key=lambda t: (t.share, -t.pvalue))
     k = max(int(current.counts[0]), int(current.counts[-1]))
     if k == 0:
         return TailResult(0.0, 1.0)
