@@ -149,7 +149,7 @@ def test_a_run_records_points_per_window_and_a_rerun_replaces_them(backend: Back
     first = monitoring.run(ADMIN, "churn", now=at)
     found = {(p.check, p.column, p.metric): p for p in first}
     assert found[(Check.DRIFT, "income", "wasserstein")].status == Status.ALERT
-    assert found[(Check.DRIFT, "plan", "jensen_shannon")].status == Status.OK
+    assert found[(Check.DRIFT, "plan", "share_difference")].status == Status.OK
     assert found[(Check.QUALITY, None, "rows")].value == 2000
     zscore = found[(Check.QUALITY, None, "row_count_zscore")]
     assert zscore.status == Status.ALERT and zscore.value is not None and zscore.value > 3
@@ -280,3 +280,68 @@ def test_a_check_that_cannot_use_the_data_does_not_stop_the_others(backend: Back
     assert [(p.metric, p.status) for p in performance] == [("check_failed", Status.NO_DATA)]
     rows_seen = [p.value for p in points if p.check == Check.OPERATIONS and p.metric == "rows"]
     assert rows_seen == [rows]
+
+
+def test_a_tail_only_drift_alerts_on_a_point_named_for_the_tail(backend: Backend) -> None:
+    hour, rows = T0, 2000
+    rng = np.random.default_rng(7)
+    income = rng.normal(50, 10, rows)
+    income[rng.permutation(rows)[:30]] = 92.0  # 1.5% land beyond the reference's max
+    table = pa.table(
+        {
+            "ts": pa.array(
+                [hour + timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", tz="UTC")
+            ),
+            "prediction": rng.random(rows) < 0.3,
+            "income": income,
+            "plan": rng.choice(["a", "b", "c"], rows),
+        }
+    )
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table)
+    backend.monitoring.create(
+        ADMIN, Monitor(model="churn", checks=(Check.DRIFT,), schedule=Schedule(False))
+    )
+    points = backend.monitoring.run(ADMIN, "churn", now=T0 + HOUR + timedelta(minutes=1))
+    found = {(p.column, p.metric): p for p in points}
+    tail = found[("income", "tail_share")]
+    assert tail.status == Status.ALERT
+    assert tail.value == pytest.approx(0.015) and tail.threshold == 0.01
+    assert ("income", "wasserstein") not in found  # Wasserstein alone stayed under 0.1
+    assert found[("plan", "share_difference")].status == Status.OK
+
+
+def test_a_shift_under_outliers_alerts_on_a_point_named_for_the_ks_statistic(
+    backend: Backend,
+) -> None:
+    rng = np.random.default_rng(8)
+    rows = 1000  # both sides keep their raw values: Wasserstein and KS are exact
+
+    def income(shift: float) -> np.ndarray:
+        values = rng.normal(50 + shift, 10, rows)
+        values[: rows // 20] = np.where(np.arange(rows // 20) % 2, -1e4, 1e4)  # 5% outliers
+        return values
+
+    reference = pa.table({"income": income(0.0), "plan": rng.choice(["a", "b", "c"], rows)})
+    backend.telemetry.set_reference(ADMIN, "churn", 1, reference)
+    table = pa.table(
+        {
+            "ts": pa.array(
+                [T0 + timedelta(seconds=3 * i) for i in range(rows)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "prediction": rng.random(rows) < 0.3,
+            "income": income(5.0),  # the bulk moved by half its spread; the outliers did not
+            "plan": rng.choice(["a", "b", "c"], rows),
+        }
+    )
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table)
+    backend.monitoring.create(
+        ADMIN, Monitor(model="churn", checks=(Check.DRIFT,), schedule=Schedule(False))
+    )
+    points = backend.monitoring.run(ADMIN, "churn", now=T0 + HOUR + timedelta(minutes=1))
+    found = {(p.column, p.metric): p for p in points}
+    ks = found[("income", "ks_statistic")]
+    assert ks.status == Status.ALERT and ks.threshold == 0.1
+    assert ks.value is not None and ks.value > 0.1
+    # The outliers make the standard deviation huge, so Wasserstein over it stays tiny.
+    assert ("income", "wasserstein") not in found

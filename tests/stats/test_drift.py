@@ -153,12 +153,19 @@ def test_wasserstein_on_raw_values_is_scipy_normalised_by_reference_std() -> Non
     assert wasserstein_normalized(ref, cur) == pytest.approx(10.0, abs=1e-9)
 
 
-def test_defaults_follow_reference_size_like_evidently() -> None:
+def test_defaults_are_a_distance_at_every_size_with_per_column_overrides() -> None:
     config = DriftConfig()
-    assert config.rule("x", "numeric", 1000) == ("ks", 0.05)
-    assert config.rule("x", "numeric", 1001) == ("wasserstein", 0.1)
-    assert config.rule("c", "categorical", 1000) == ("chi_square", 0.05)
-    assert config.rule("c", "categorical", 1001) == ("jensen_shannon", 0.1)
+    assert config.rule("x", "numeric", 1000) == ("wasserstein", 0.1)
+    assert config.rule("x", "numeric", 10**6) == ("wasserstein", 0.1)
+    assert config.rule("c", "categorical", 1000) == ("share_difference", 0.05)
+    assert config.rule("c", "categorical", 10**6) == ("share_difference", 0.05)
+    assert config.significance == 0.05
+    # Evidently's choice is still one setting away.
+    evidently = DriftConfig(
+        numeric_small="ks", categorical_small="chi_square", categorical_large="jensen_shannon"
+    )
+    assert evidently.rule("x", "numeric", 1000) == ("ks", 0.05)
+    assert evidently.rule("c", "categorical", 1001) == ("jensen_shannon", 0.1)
     custom = DriftConfig(
         thresholds={"wasserstein": 0.2},
         columns={"c": ColumnRule(method="psi"), "x": ColumnRule(threshold=0.5)},
@@ -204,7 +211,8 @@ KINDS = {
 
 
 @pytest.mark.parametrize(
-    ("n", "methods"), [(800, ("ks", "chi_square")), (20_000, ("wasserstein", "jensen_shannon"))]
+    ("n", "methods"),
+    [(800, ("wasserstein", "share_difference")), (20_000, ("wasserstein", "share_difference"))],
 )
 def test_dataset_drift_flags_exactly_the_shifted_columns(n: int, methods: tuple[str, str]) -> None:
     rng = np.random.default_rng(13)

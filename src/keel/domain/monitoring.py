@@ -236,9 +236,9 @@ def next_due(
 
 # -- thresholds --------------------------------------------------------------------------------
 
-DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensen_shannon", "chi_square")
+DRIFT_METHODS = ("ks", "wasserstein", "psi", "jensen_shannon", "chi_square", "share_difference")
 NUMERIC_ONLY_METHODS = frozenset({"ks", "wasserstein"})
-CATEGORICAL_ONLY_METHODS = frozenset({"chi_square"})
+CATEGORICAL_ONLY_METHODS = frozenset({"chi_square", "share_difference"})
 # Higher is better for these performance metrics (a limit is a minimum); lower for the rest.
 HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
 PERFORMANCE_METRICS = frozenset(

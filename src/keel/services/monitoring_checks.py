@@ -177,18 +177,32 @@ def drift(ctx: CheckContext) -> list[MetricPoint]:
             *(ctx.point(Check.DRIFT, n, "drift", None, None, Status.NO_DATA) for n in names),
             ctx.point(Check.DRIFT, None, "drift_share", None, share_limit, Status.NO_DATA),
         ]
-    result = drift_stats.dataset_drift(reference, current, drift_config(ctx.thresholds))
-    points = [
-        ctx.point(
-            Check.DRIFT,
-            c.column,
-            c.method,
-            c.value,
-            c.threshold,
-            Status.ALERT if c.drifted else Status.OK,
-        )
-        for c in result.columns
-    ]
+    config = drift_config(ctx.thresholds)
+    result = drift_stats.dataset_drift(reference, current, config)
+    points: list[MetricPoint] = []
+    for c in result.columns:
+        if c.tail_drifted and not c.drifted:
+            # Only the tail moved (values beyond the reference's range): the point names the
+            # test that found it, so its value and threshold explain the alert.
+            tail_limit = config.tail_share
+            points.append(
+                ctx.point(
+                    Check.DRIFT, c.column, "tail_share", c.tail_share, tail_limit, Status.ALERT
+                )
+            )
+            continue
+        if c.drifted and c.value < c.threshold and not math.isnan(c.ks_statistic):
+            # The distance stayed under its threshold but a tenth of the values moved (a
+            # heavy-tailed column): the point names the KS statistic that found it.
+            ks_limit = config.ks_statistic
+            points.append(
+                ctx.point(
+                    Check.DRIFT, c.column, "ks_statistic", c.ks_statistic, ks_limit, Status.ALERT
+                )
+            )
+            continue
+        status = Status.ALERT if c.drifted else Status.OK
+        points.append(ctx.point(Check.DRIFT, c.column, c.method, c.value, c.threshold, status))
     status = Status.WARNING if result.drifted_columns else Status.OK
     if result.drifted:
         status = Status.ALERT
