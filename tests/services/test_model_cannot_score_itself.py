@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tests.services.evaluation_fixtures import SIGNATURE, attach, dataset, open_backend
-from tests.services.test_sandbox import register_as_if_scanned_clean
+from tests.services.test_sandbox import Malicious, register_as_if_scanned_clean
 
 from keel.domain.evaluation import EvaluationSpec
 from keel.errors import EvaluationFailed
@@ -50,16 +50,6 @@ class Evaluated:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (eval, (self.expression,))
-
-
-class Executed:
-    """Unpickling executes ``code``."""
-
-    def __init__(self, code: str) -> None:
-        self.code = code
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (exec, (self.code, {}))
 
 
 @pytest.fixture
@@ -95,7 +85,7 @@ def test_a_model_that_predicts_the_labels_it_is_handed_gets_no_labels(
 
 
 def test_a_forged_result_with_perfect_metrics_is_refused(backend: Backend) -> None:
-    version = register_as_if_scanned_clean(backend, pickle.dumps(Executed(FORGER)))
+    version = register_as_if_scanned_clean(backend, pickle.dumps(Malicious(FORGER)))
     attach(backend, version.version, dataset(seed=4))
     with pytest.raises(EvaluationFailed) as caught:
         backend.evaluation.evaluate(

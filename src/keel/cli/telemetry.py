@@ -4,6 +4,7 @@ from files."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from keel.cli.output import error_line
 from keel.cli.registry import JsonFlag, connected
 from keel.errors import InvalidInput
+from keel.sdk import Client
 
 telemetry_app = typer.Typer(
     help="Predictions, labels and reference profiles from files.", no_args_is_help=True
@@ -71,6 +73,48 @@ def _open_batches(path: Path, batch_rows: int) -> tuple[int, Any]:
     )
 
 
+def _upload_in_batches(
+    ctx: typer.Context,
+    file: Path,
+    batch_rows: int,
+    *,
+    key: str,
+    stem: str,
+    what: str,
+    send: Callable[[Client, Any, str], int],
+    quiet: bool,
+) -> int:
+    """Send ``file`` batch by batch with a progress bar; the rows the server stored.
+
+    Each batch's id comes from the file (path, size, mtime), ``key`` and the batch size, so a
+    re-run after an interruption sends the same ids and the server stores nothing twice.
+    """
+    import pyarrow as pa
+
+    total, batches = _batches(file, batch_rows)
+    stat = file.stat()
+    identity = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{key}:{batch_rows}"
+    prefix = f"{stem}-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+    sent = 0
+    with (
+        connected(ctx) as client,
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+        ) as progress,
+    ):
+        task = progress.add_task(f"{file.name} -> {what}", total=total)
+        for index, batch in enumerate(batches):
+            table = pa.Table.from_batches([batch])
+            sent += send(client, table, f"{prefix}-{index:06d}")
+            progress.update(task, advance=table.num_rows)
+    return sent
+
+
 @telemetry_app.command("import")
 def import_predictions(
     ctx: typer.Context,
@@ -86,32 +130,18 @@ def import_predictions(
     prediction_id, ts, score, latency_ms and error. Each batch gets its own id, so a batch the
     server already stored is not stored twice when you re-run after an interruption.
     """
-    import pyarrow as pa
-
-    total, batches = _batches(file, batch_rows)
-    stat = file.stat()
-    identity = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{model}:{version}:{batch_rows}"
-    stem = "import-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
-    sent = 0
-    with (
-        connected(ctx) as client,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=as_json,
-        ) as progress,
-    ):
-        task = progress.add_task(f"{file.name} -> {model} v{version}", total=total)
-        for index, batch in enumerate(batches):
-            table = pa.Table.from_batches([batch])
-            receipt = client.upload_predictions(
-                model, version, table, batch_id=f"{stem}-{index:06d}"
-            )
-            sent += receipt.rows
-            progress.update(task, advance=table.num_rows)
+    sent = _upload_in_batches(
+        ctx,
+        file,
+        batch_rows,
+        key=f"{model}:{version}",
+        stem="import",
+        what=f"{model} v{version}",
+        send=lambda client, table, batch_id: (
+            client.upload_predictions(model, version, table, batch_id=batch_id).rows
+        ),
+        quiet=as_json,
+    )
     if as_json:
         typer.echo(f'{{"rows": {sent}, "model": "{model}", "version": {version}}}')
     else:
@@ -132,30 +162,18 @@ def import_labels(
     Labels join their predictions by id, whichever version made them. Each batch gets its own
     id, so re-running after an interruption stores nothing twice.
     """
-    import pyarrow as pa
-
-    total, batches = _batches(file, batch_rows)
-    stat = file.stat()
-    identity = f"{file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{model}:labels:{batch_rows}"
-    stem = "labels-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
-    sent = 0
-    with (
-        connected(ctx) as client,
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=as_json,
-        ) as progress,
-    ):
-        task = progress.add_task(f"{file.name} -> {model} labels", total=total)
-        for index, batch in enumerate(batches):
-            table = pa.Table.from_batches([batch])
-            receipt = client.upload_labels(model, table, batch_id=f"{stem}-{index:06d}")
-            sent += receipt.rows
-            progress.update(task, advance=table.num_rows)
+    sent = _upload_in_batches(
+        ctx,
+        file,
+        batch_rows,
+        key=f"{model}:labels",
+        stem="labels",
+        what=f"{model} labels",
+        send=lambda client, table, batch_id: (
+            client.upload_labels(model, table, batch_id=batch_id).rows
+        ),
+        quiet=as_json,
+    )
     if as_json:
         typer.echo(f'{{"rows": {sent}, "model": "{model}"}}')
     else:

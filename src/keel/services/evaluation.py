@@ -10,7 +10,6 @@ report records the sandbox mechanism (``"bubblewrap"``, or ``"none"`` under ``KE
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import sys
@@ -36,7 +35,7 @@ from keel.errors import (
     UnsafeArtifact,
 )
 from keel.services.evaluation_predictions import read_predictions
-from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY
+from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY, sha256_file
 from keel.services.evaluation_scoring import score
 from keel.services.leftovers import workdir_prefix
 from keel.services.model_formats import untrusted_skops_types
@@ -280,7 +279,7 @@ class Evaluation:
             data.drop(columns=[spec.target]).to_parquet(workdir / "data.bin", index=False)
             request = {
                 "model_sha256": found.artifact.sha256,
-                "data_sha256": _sha256_file(workdir / "data.bin"),
+                "data_sha256": sha256_file(workdir / "data.bin"),
                 "data_format": "parquet",
                 "flavor": str(found.artifact.flavor),
                 "features": [c.name for c in found.signature.features],
@@ -396,14 +395,6 @@ class Evaluation:
             "limit or use a smaller evaluation dataset.",
             {**details, "cause": "memory", "limit_mb": spec.memory_limit_mb},
         )
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # The child's result.json is written by a process that ran model code: read it as untrusted.
