@@ -7,13 +7,13 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from tests.running_keel import keel_up
 
 AN_HOUR_AGO = time.time() - 3600
@@ -33,12 +33,17 @@ def dead_pid() -> int:
 
 
 def test_a_restart_removes_a_killed_keels_temporary_files_and_nothing_else(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model_file = tmp_path / "model.bin"
     model_file.write_bytes(b"weights " * 1000)
     tag = uuid.uuid4().hex[:8]
-    system_tmp = Path(tempfile.gettempdir())
+    # Both `keel up`s get a temporary directory of their own (TMPDIR): the machine's /tmp is
+    # shared with every other Keel running now (other tests, other CI runs), whose start-up
+    # cleans it too and would make this test's count a race.
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_tmp))
     with keel_up(tmp_path) as first:
         first.ok("teams", "create", "risk")
         first.ok("models", "create", "churn", "--team", "risk", "--owner", "ana")
