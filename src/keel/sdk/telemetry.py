@@ -571,15 +571,8 @@ class TelemetryCalls:
         self: _Http, model: str, version: int, data: Any, *, batch_id: str | None = None
     ) -> IngestReceiptOut:
         """Send a table of predictions now, in one request (the CLI's import uses this)."""
-        params = {"batch_id": batch_id} if batch_id else {}
-        response = self._send(
-            "POST",
-            f"{_model_path(model)}/versions/{int(version)}/predictions/upload",
-            content=ipc_bytes(arrow_table(data)),
-            headers={"Content-Type": ARROW_STREAM},
-            params=params,
-        )
-        return self._parse(IngestReceiptOut, response.json())
+        path = f"{_model_path(model)}/versions/{int(version)}/predictions/upload"
+        return _post_table(self, path, ipc_bytes(arrow_table(data)), batch_id)
 
     def log_labels(
         self: _Http,
@@ -591,28 +584,15 @@ class TelemetryCalls:
     ) -> IngestReceiptOut:
         """Record ground truth for earlier predictions (joined on their ids); sent at once."""
         body = ipc_bytes(labels_table(ids, labels, timestamps))
-        response = self._send(
-            "POST",
-            f"{_model_path(model)}/labels/upload",
-            content=body,
-            headers={"Content-Type": ARROW_STREAM},
-        )
-        return self._parse(IngestReceiptOut, response.json())
+        return _post_table(self, f"{_model_path(model)}/labels/upload", body, None)
 
     def upload_labels(
         self: _Http, model: str, data: Any, *, batch_id: str | None = None
     ) -> IngestReceiptOut:
         """Send a table of labels now, in one request: columns ``prediction_id``, ``label`` and
         optionally ``ts`` (the CLI's ``keel telemetry labels`` uses this)."""
-        params = {"batch_id": batch_id} if batch_id else {}
-        response = self._send(
-            "POST",
-            f"{_model_path(model)}/labels/upload",
-            content=ipc_bytes(arrow_table(data)),
-            headers={"Content-Type": ARROW_STREAM},
-            params=params,
-        )
-        return self._parse(IngestReceiptOut, response.json())
+        path = f"{_model_path(model)}/labels/upload"
+        return _post_table(self, path, ipc_bytes(arrow_table(data)), batch_id)
 
     def set_reference(
         self: _Http,
@@ -648,6 +628,18 @@ class TelemetryCalls:
             "PUT", f"{_model_path(model)}/telemetry-retention", json={"days": int(days)}
         )
         return self._parse(RetentionOut, data)
+
+
+def _post_table(http: _Http, path: str, body: bytes, batch_id: str | None) -> IngestReceiptOut:
+    """POST an Arrow IPC stream to a bulk ingest route; its receipt."""
+    response = http._send(
+        "POST",
+        path,
+        content=body,
+        headers={"Content-Type": ARROW_STREAM},
+        params={"batch_id": batch_id} if batch_id else {},
+    )
+    return http._parse(IngestReceiptOut, response.json())
 
 
 def _upload_batch(http: _Http, model: str, version: int, body: bytes, batch_id: str) -> None:
