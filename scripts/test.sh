@@ -61,7 +61,7 @@ summary() {
     printf '%-18s %8s\n' total "$(seconds $(($(now_ms) - suite_started)))"
 }
 
-step "uv sync"        "$UV" sync --locked
+step "uv sync"        "$UV" sync --locked --all-extras
 step "ruff check"     "$UV" run --locked ruff check .
 step "ruff format"    "$UV" run --locked ruff format --check .
 step "mypy"           "$UV" run --locked mypy
