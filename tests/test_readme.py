@@ -28,7 +28,9 @@ from tests.running_keel import keel_up
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 VENV = Path(sys.executable).parent.parent
-BLOCK_TIMEOUT_S = 150.0
+# A hang guard, not a speed target: a block that registers a model and runs its gates took over
+# 150 s on a 2-core machine loaded by other test processes (load average 16).
+BLOCK_TIMEOUT_S = 600.0
 # Few blocks may be skipped; a new skip above this needs a good reason (and this number raised).
 MAX_SKIPS = 6
 DONE = "\x00readme-block-done"
@@ -178,7 +180,7 @@ def run_blocks(found: list[Block], workdir: Path, env: dict[str, str]) -> int:
 
 
 # About 30 blocks and 80 CLI runs: 1.5 to 4.5 minutes on a 2-core machine, depending on its load.
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(2400)
 def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     found = blocks(README.read_text(encoding="utf-8"))
     skipped = [b for b in found if b.skip is not None]
