@@ -66,7 +66,9 @@ step "ruff check"     "$UV" run --locked ruff check .
 step "ruff format"    "$UV" run --locked ruff format --check .
 step "mypy"           "$UV" run --locked mypy
 step "import contracts" "$UV" run --locked lint-imports
-step "pytest"         "$UV" run --locked pytest "$@"
+# pytest-xdist: one worker per core (KEEL_TEST_WORKERS=0 runs them in this process), whole test
+# files per worker so a file's expensive servers start once.
+step "pytest"         "$UV" run --locked pytest -n "${KEEL_TEST_WORKERS:-auto}" --dist loadfile "$@"
 
 summary
 echo "test.sh: all steps passed."
