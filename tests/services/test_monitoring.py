@@ -345,3 +345,43 @@ def test_a_shift_under_outliers_alerts_on_a_point_named_for_the_ks_statistic(
     assert ks.value is not None and ks.value > 0.1
     # The outliers make the standard deviation huge, so Wasserstein over it stays tiny.
     assert ("income", "wasserstein") not in found
+
+
+def test_new_plans_in_a_high_cardinality_column_alert_on_a_point_named_for_them(
+    backend: Backend,
+) -> None:
+    rng = np.random.default_rng(9)
+    rows = 5000
+    weights = 1.0 / np.arange(1, 5001)
+    plans = np.array([f"plan-{i}" for i in range(5000)])  # far more than the profile's top 50
+
+    def table(plan: np.ndarray, start: datetime, step: int) -> pa.Table:
+        return pa.table(
+            {
+                "ts": pa.array(
+                    [start + timedelta(seconds=step * i) for i in range(rows)],
+                    pa.timestamp("us", tz="UTC"),
+                ),
+                "prediction": rng.random(rows) < 0.3,
+                "income": rng.normal(50, 10, rows),
+                "plan": plan,
+            }
+        )
+
+    reference = table(rng.choice(plans, rows, p=weights / weights.sum()), T0 - HOUR, 0)
+    backend.telemetry.set_reference(ADMIN, "churn", 1, reference.drop(["ts", "prediction"]))
+    current = rng.choice(plans, rows, p=weights / weights.sum())
+    # 8% of customers are on plans launched this week: they land in `other` beside half the
+    # rows, which moves `other` by under 5 points; only the reference's seen set tells them apart.
+    launched = rng.random(rows) < 0.08
+    current[launched] = rng.choice(["launch-a", "launch-b", "launch-c"], int(launched.sum()))
+    backend.telemetry.log_predictions(ADMIN, "churn", 1, table(current, T0, 0))
+    backend.monitoring.create(
+        ADMIN, Monitor(model="churn", checks=(Check.DRIFT,), schedule=Schedule(False))
+    )
+    points = backend.monitoring.run(ADMIN, "churn", now=T0 + HOUR + timedelta(minutes=1))
+    found = {(p.column, p.metric): p for p in points}
+    new = found[("plan", "new_categories")]
+    assert new.status == Status.ALERT and new.threshold == 0.05
+    assert new.value is not None and new.value == pytest.approx(0.08, abs=0.03)
+    assert found[("income", "wasserstein")].status == Status.OK

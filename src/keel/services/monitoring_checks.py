@@ -191,6 +191,20 @@ def drift(ctx: CheckContext) -> list[MetricPoint]:
                 )
             )
             continue
+        if c.new_categories_drifted and not c.drifted:
+            # Values from categories the reference never saw (a high-cardinality column): the
+            # point names that test, so its value and threshold explain the alert.
+            points.append(
+                ctx.point(
+                    Check.DRIFT,
+                    c.column,
+                    "new_categories",
+                    c.new_category_share,
+                    config.new_category_share,
+                    Status.ALERT,
+                )
+            )
+            continue
         if c.drifted and c.value < c.threshold and not math.isnan(c.ks_statistic):
             # The distance stayed under its threshold but a tenth of the values moved (a
             # heavy-tailed column): the point names the KS statistic that found it.

@@ -64,10 +64,25 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     SHARE_DIFFERENCE: 0.05,
 }
 KS_STATISTIC = 0.1
+# The significance gate's level. 0.05 let 3% of unshifted normal columns drift at 1,000 rows
+# (a distance past 0.1 and p <= 0.05 together); 0.01 keeps every family at or under 1% while
+# material shifts at 1,000 rows still give p far below it (bench/drift_quality.py).
+SIGNIFICANCE = 0.01
+# The level of the range test (values beyond the reference's extremes): exact and rarely
+# fooled (0.2% of unshifted columns at 1,000 rows), so it keeps 0.05 and the tail-only recall
+# on small samples. The outer-percentile and new-category tests use a fifth of it.
+TAIL_SIGNIFICANCE = 0.05
 """A numeric column also drifts when its KS statistic reaches this (a tenth of the values moved
 past each other), with the same significance gate: it sees shifts of heavy-tailed columns whose
 standard deviation, which normalises Wasserstein, is dominated by outliers (Cauchy-like)."""
 TAIL_SHARE = 0.01
+# Categorical columns with more categories than the reference's top-K: drift when the window's
+# share of values from categories the reference never saw exceeds the Good-Turing estimate by
+# this much (and significantly). A 1-point move is noise at 1,000 rows; 5 points is not.
+NEW_CATEGORY_SHARE = 0.05
+# The outer-percentile and new-category tests are extra looks at a column beside its main test:
+# each is judged at the significance level divided by this.
+EXTRA_TEST_LEVEL_DIVISOR = 5.0
 """A numeric column's tail drifts when at least this share of the window lies beyond the
 reference's minimum or maximum (and that many is improbable under no change)."""
 LOW_CARDINALITY = 5
@@ -415,6 +430,106 @@ def tail_exceedance(reference: NumericProfile, current: NumericProfile) -> TailR
     return TailResult(k / m, min(1.0, 2.0 * math.exp(log_p)))
 
 
+# The outer slots the tail-quantile test looks at: the smallest reference share below (above) a
+# slot edge that is at most this. References built since issue 11 have edges at their 1st and
+# 99th percentiles (profile.TAIL_QUANTILES); older ones use their outermost bin (5%).
+OUTER_SHARE_MAX = 0.05
+
+
+def tail_quantile_shift(reference: NumericProfile, current: NumericProfile) -> TailResult:
+    """More of the window in the reference's outer tail (below its 1st or above its 99th
+    percentile), inside its range: a tail change the range test cannot see.
+
+    ``share`` is the larger excess of the window's share beyond the outer edge over the
+    reference's. The edge is the reference's own percentile, so its ``r`` values beyond it are
+    not a random count: with ``n`` reference and ``m`` window values exchangeable under no
+    change, at least ``k`` window values lie beyond the reference's ``(r + 1)``-th most extreme
+    value exactly when at most ``r`` of the ``k + r`` most extreme of all ``n + m`` values are
+    reference values, a hypergeometric probability. That bounds the chance of ``k`` beyond the
+    edge (which lies inside that order statistic) from above, for any sample sizes, so a 30-row
+    window is judged as fairly as a million rows. ``pvalue`` is it, doubled for two sides. (A
+    reference merged from chunks got its edges from its first chunk: Fisher's exact test then.)
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> rng = np.random.default_rng(3)
+    >>> x = rng.normal(size=20_000)
+    >>> ref = build_reference({"x": x}, {"x": "numeric"})
+    >>> y = rng.normal(size=20_000)
+    >>> y = np.where(y > np.quantile(y, 0.97), y + 0.3, y)  # the top 3% move, inside the range
+    >>> r = tail_quantile_shift(ref.columns["x"], profile_like(ref, {"x": y}).columns["x"])
+    >>> round(r.share, 2), r.pvalue < 1e-6
+    (0.01, True)
+    """
+    if reference.count == 0 or current.count == 0:
+        raise InvalidInput("the tail test needs at least one value on each side")
+    _same_bins(reference, current)
+    n, m = reference.count, current.count
+    ref_counts = reference.counts.astype(np.int64)
+    cur_counts = current.counts.astype(np.int64)
+    chunked = bool(ref_counts[0] or ref_counts[-1])
+    best = TailResult(0.0, 1.0)
+    for ref_side, cur_side in (
+        (np.cumsum(ref_counts), np.cumsum(cur_counts)),
+        (np.cumsum(ref_counts[::-1]), np.cumsum(cur_counts[::-1])),
+    ):
+        # Slot boundaries past the range slot (index 0) whose reference share beyond is small.
+        outer = [i for i in range(1, len(ref_side) - 1) if 0 < ref_side[i] <= OUTER_SHARE_MAX * n]
+        if not outer:
+            continue
+        i = outer[0]
+        r, k = int(ref_side[i]), int(cur_side[i])
+        excess = k / m - r / n
+        if excess <= 0:
+            continue
+        if chunked:  # the edge is not an order statistic of this reference: Fisher
+            p = float(stats.hypergeom.sf(k - 1, n + m, r + k, m))
+        else:  # at most r reference values among the k + r most extreme of all n + m
+            p = float(stats.hypergeom.cdf(r, n + m, n, k + r))
+        result = TailResult(excess, min(1.0, 2.0 * p))
+        if (result.share, -result.pvalue) > (best.share, -best.pvalue):
+            best = result
+    return best
+
+
+def new_categories(reference: CategoricalProfile, current: CategoricalProfile) -> TailResult:
+    """More of the window from categories the reference never saw than chance allows.
+
+    Under no change, the share of new data from categories a sample of ``n`` values never saw is
+    estimated by Good-Turing as ``singletons / n`` (the categories it saw exactly once). ``share``
+    is the window's unseen share minus that estimate; ``pvalue`` a one-sided z-test whose
+    variance adds the window's binomial variance and the estimate's (Esty's, from the
+    categories seen once and twice).
+    Needs a reference that kept its ``seen`` set (more categories than its top-K) and a window
+    profiled against it; otherwise ``TailResult(nan, 1.0)``.
+
+    >>> from keel.stats.profile import build_reference, profile_like
+    >>> rng = np.random.default_rng(5)
+    >>> levels = np.array([f"c{i}" for i in range(300)])
+    >>> ref = build_reference({"c": rng.choice(levels, 5000)}, {"c": "categorical"})
+    >>> same = profile_like(ref, {"c": rng.choice(levels, 5000)}).columns["c"]
+    >>> new = np.where(rng.random(5000) < 0.1, "brand-new", rng.choice(levels, 5000))
+    >>> moved = profile_like(ref, {"c": new}).columns["c"]
+    >>> new_categories(ref.columns["c"], same).pvalue > 0.05
+    True
+    >>> r = new_categories(ref.columns["c"], moved)
+    >>> round(r.share, 2), r.pvalue < 1e-9
+    (0.1, True)
+    """
+    if reference.seen is None or current.unseen is None or reference.count == 0:
+        return TailResult(math.nan, 1.0)
+    if current.count == 0:
+        raise InvalidInput("the new-categories test needs at least one value in the window")
+    n, m = reference.count, current.count
+    n1, n2 = reference.singletons, reference.doubletons
+    expected = min(n1 / n, 1.0)
+    share = current.unseen / m - expected
+    # Esty (1983): the variance of the Good-Turing estimate is about (n1 + 2 n2 - n1^2 / n) / n^2.
+    estimate_variance = max(n1 + 2 * n2 - n1 * n1 / n, n1) / n**2
+    variance = max(expected * (1.0 - expected), 1.0 / n) / m + estimate_variance
+    z = share / math.sqrt(variance)
+    return TailResult(share, float(stats.norm.sf(z)))
+
+
 @dataclass(frozen=True)
 class ChiSquareResult:
     statistic: float
@@ -529,10 +644,12 @@ class DriftConfig:
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     columns: Mapping[str, ColumnRule] = field(default_factory=dict)
     drift_share: float = 0.5
-    significance: float | None = 0.05
+    significance: float | None = SIGNIFICANCE
     low_cardinality: int = LOW_CARDINALITY
     tail_share: float | None = TAIL_SHARE
     ks_statistic: float | None = KS_STATISTIC
+    new_category_share: float | None = NEW_CATEGORY_SHARE
+    tail_significance: float = TAIL_SIGNIFICANCE
 
     def __post_init__(self) -> None:
         for name in ("numeric_small", "numeric_large"):
@@ -557,6 +674,13 @@ class DriftConfig:
             raise InvalidInput(
                 f"ks_statistic must be in (0, 1] or None (distance only), got {self.ks_statistic}"
             )
+        if self.new_category_share is not None and not 0.0 < self.new_category_share <= 1.0:
+            raise InvalidInput(
+                "new_category_share must be in (0, 1] or None (no new-categories test), "
+                f"got {self.new_category_share}"
+            )
+        if not 0.0 < self.tail_significance < 1.0:
+            raise InvalidInput(f"tail_significance must be in (0, 1), got {self.tail_significance}")
         if self.low_cardinality < 0:
             raise InvalidInput("low_cardinality must not be negative (0 turns it off)")
         for column, rule in self.columns.items():
@@ -616,7 +740,8 @@ class ColumnDrift:
     method is itself a p-value or the gate is off. A distance past its threshold drifts only
     when this is at most ``DriftConfig.significance``."""
     tail_share: float = math.nan
-    """Numeric columns: share of the window beyond the reference's range (NaN: not tested)."""
+    """Numeric columns: the larger excess share of the window beyond the reference's range or
+    its outer 1% (:func:`tail_exceedance`, :func:`tail_quantile_shift`; NaN: not tested)."""
     tail_drifted: bool = False
     """The tail test (:func:`tail_exceedance`) found a tail-only change; counted as drift."""
     ks_statistic: float = math.nan
@@ -624,10 +749,16 @@ class ColumnDrift:
     also True when it reached ``DriftConfig.ks_statistic`` (then ``value`` may be under
     ``threshold``)."""
 
+    new_category_share: float = math.nan
+    """High-cardinality categorical columns: the window's share of values from categories the
+    reference never saw, beyond chance (:func:`new_categories`; NaN: not tested)."""
+    new_categories_drifted: bool = False
+    """The new-categories test found drift; counted as drift."""
+
     @property
     def any_drift(self) -> bool:
-        """Drift by the column's method or by its tail."""
-        return self.drifted or self.tail_drifted
+        """Drift by the column's method, its tail or its new categories."""
+        return self.drifted or self.tail_drifted or self.new_categories_drifted
 
 
 @dataclass(frozen=True)
@@ -692,10 +823,28 @@ def column_drift(
         and isinstance(reference, NumericProfile)
         and isinstance(current, NumericProfile)
     ):
-        tail = tail_exceedance(reference, current)
-        tail_share = tail.share
-        level = config.significance if config.significance is not None else 0.05
-        tail_drifted = tail.share >= config.tail_share and tail.pvalue <= level
+        level = config.tail_significance
+        # The outer-percentile test is a third look at a numeric column (after the distance's
+        # gate and the range test): judged at a fifth of the level, so the three together keep
+        # unshifted columns under 2% false alarms at 1,000 rows (bench/drift_quality.py).
+        for tail, tail_level in (
+            (tail_exceedance(reference, current), level),
+            (tail_quantile_shift(reference, current), level / EXTRA_TEST_LEVEL_DIVISOR),
+        ):
+            tail_share = tail.share if math.isnan(tail_share) else max(tail_share, tail.share)
+            tail_drifted = tail_drifted or (
+                tail.share >= config.tail_share and tail.pvalue <= tail_level
+            )
+    unseen_share, unseen_drifted = math.nan, False
+    if (
+        config.new_category_share is not None
+        and isinstance(reference, CategoricalProfile)
+        and isinstance(current, CategoricalProfile)
+    ):
+        unseen = new_categories(reference, current)
+        level = config.tail_significance / EXTRA_TEST_LEVEL_DIVISOR  # a second look
+        unseen_share = unseen.share
+        unseen_drifted = unseen.share >= config.new_category_share and unseen.pvalue <= level
     return ColumnDrift(
         column,
         method,
@@ -708,6 +857,8 @@ def column_drift(
         tail_share,
         tail_drifted,
         statistic,
+        unseen_share,
+        unseen_drifted,
     )
 
 
@@ -827,6 +978,8 @@ __all__ = [
     "psi",
     "share_difference",
     "tail_exceedance",
+    "tail_quantile_shift",
+    "new_categories",
     "wasserstein_from_profiles",
     "wasserstein_normalized",
 ]

@@ -32,6 +32,7 @@ Categorical or an Arrow dictionary array).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import os
@@ -53,6 +54,17 @@ OTHER = "__other__"
 """How reports label the ``other`` count (values outside the reference's top-K); profiles never
 store it as a category, so a real category of that name is kept apart."""
 DEFAULT_BINS = 20
+# Extra edges at the reference's 1st and 99th percentiles, beside the equal-frequency ones: the
+# outer 1% on each side is its own slot, so a change of the tails inside the reference's range
+# (the top 2-3% moving out, more outliers, a heavier tail) shows in the counts. Measured by
+# bench/drift_quality.py (docs/monitoring-defaults.md, "tail quantiles").
+TAIL_QUANTILES = (0.01, 0.99)
+# A reference with more distinct categories than its top-K also keeps a 32-bit hash of each of
+# them (up to SEEN_CAP), so a window can count its values from categories the reference never
+# saw: new categories in a high-cardinality column land in `other` beside half the rows, where
+# the top-K counts cannot tell them apart (issue 11). 5,000 categories cost 20 KB once, in the
+# reference; windows keep one count.
+SEEN_CAP = 50_000
 DEFAULT_TOP_K = 50
 
 ColumnKind = Literal["numeric", "categorical"]
@@ -202,6 +214,17 @@ class CategoricalProfile:
     count: int
     null_count: int
     other: int = 0
+    seen: frozenset[int] | None = None
+    """Reference only: hashes (:func:`category_hash`) of every category it saw, when it saw more
+    than its top-K and at most ``SEEN_CAP``; else None."""
+    singletons: int = 0
+    """Reference only, with ``seen``: how many categories it saw exactly once (Good-Turing:
+    ``singletons / count`` estimates the share of new data from categories it never saw)."""
+    doubletons: int = 0
+    """Reference only, with ``seen``: how many categories it saw exactly twice (for the
+    variance of the Good-Turing estimate)."""
+    unseen: int | None = None
+    """Profiled against a reference with ``seen``: the values of categories it never saw."""
 
     @property
     def rows(self) -> int:
@@ -227,11 +250,20 @@ class CategoricalProfile:
                 "cannot merge categorical profiles with different categories; "
                 "profile both with profile_like() against the same reference"
             )
+        # A reference merged from chunks loses its `seen` set: later chunks' categories are not
+        # in it, and its singletons are unknown (build_reference_from_chunks says so).
+        seen = self.seen if self.seen == other.seen else None
         return CategoricalProfile(
             counts={k: v + other.counts[k] for k, v in self.counts.items()},
             count=self.count + other.count,
             null_count=self.null_count + other.null_count,
             other=self.other + other.other,
+            seen=seen,
+            singletons=self.singletons if seen is not None else 0,
+            doubletons=self.doubletons if seen is not None else 0,
+            unseen=None
+            if self.unseen is None or other.unseen is None
+            else self.unseen + other.unseen,
         )
 
     def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
@@ -242,6 +274,12 @@ class CategoricalProfile:
             "other": self.other,
             "count": self.count,
             "null_count": self.null_count,
+            "seen": None
+            if self.seen is None
+            else _encode_array(np.array(sorted(self.seen), dtype=np.int64)),
+            "singletons": self.singletons,
+            "doubletons": self.doubletons,
+            "unseen": self.unseen,
         }
 
     @classmethod
@@ -253,11 +291,17 @@ class CategoricalProfile:
             # Profiles stored before ``other`` had its own field kept it as a pair named OTHER.
             other = sum(v for k, v in pairs if k == OTHER)
             pairs = [(k, v) for k, v in pairs if k != OTHER]
+        seen = d.get("seen")
+        unseen = d.get("unseen")
         return cls(
             counts=dict(pairs),
             count=int(d["count"]),
             null_count=int(d["null_count"]),
             other=other,
+            seen=None if seen is None else frozenset(_decode_array(seen, np.int64).tolist()),
+            singletons=int(d.get("singletons", 0)),
+            doubletons=int(d.get("doubletons", 0)),
+            unseen=None if unseen is None else int(unseen),
         )
 
 
@@ -424,13 +468,16 @@ def build_reference(
 ) -> DatasetProfile:
     """Profile a reference dataset: quantile bin edges and top-K categories come from it.
 
+    Numeric columns get ``bins`` equal-frequency bins plus edges at the 1st and 99th
+    percentiles (``TAIL_QUANTILES``), so the outer 1% on each side is a slot of its own.
+
     ``kinds`` maps each column to ``"numeric"`` or ``"categorical"``; every column in ``kinds``
     must be in ``columns`` (other columns are ignored).
 
     >>> ref = build_reference({"x": np.arange(100.0), "c": np.array(["a", "b", "a", None] * 25)},
     ...                       {"x": "numeric", "c": "categorical"}, bins=4)
     >>> ref.rows, ref.columns["x"].edges.tolist(), ref.columns["x"].counts.tolist()
-    (100, [0.0, 24.75, 49.5, 74.25, 99.0], [0, 25, 25, 25, 25, 0])
+    (100, [0.0, 0.99, 24.75, 49.5, 74.25, 98.01, 99.0], [0, 1, 24, 25, 25, 24, 1, 0])
     >>> ref.columns["c"].counts, ref.columns["c"].other, ref.columns["c"].null_count
     ({'a': 50, 'b': 25}, 0, 25)
     """
@@ -469,7 +516,8 @@ def build_reference_from_chunks(
 
     Bin edges and top-K categories come from the first chunk (make it large and representative,
     e.g. 1M rows); every later chunk is counted on those bins and merged, so memory stays at one
-    chunk whatever the total size.
+    chunk whatever the total size. The reference keeps no ``seen`` set of its categories (later
+    chunks may hold others), so its windows get no test for new categories.
     """
     reference: DatasetProfile | None = None
     for chunk in chunks:
@@ -491,7 +539,7 @@ def profile_like(reference: DatasetProfile, columns: Mapping[str, Column]) -> Da
     >>> ref = build_reference({"x": np.arange(100.0)}, {"x": "numeric"}, bins=4)
     >>> cur = profile_like(ref, {"x": np.array([-5.0, 10.0, 60.0, np.nan, 500.0])})
     >>> cur.rows, cur.columns["x"].counts.tolist(), cur.columns["x"].null_count
-    (5, [1, 1, 0, 1, 0, 1], 1)
+    (5, [1, 0, 1, 0, 1, 0, 0, 1], 1)
     """
     present = {name: columns[name] for name in reference.columns if name in columns}
     rows = _row_count(present) if present else _row_count(columns)
@@ -501,7 +549,7 @@ def profile_like(reference: DatasetProfile, columns: Mapping[str, Column]) -> Da
         if isinstance(ref, NumericProfile):
             return _numeric_profile(_finite_sorted(name, present[name]), rows, ref.edges)
         counts, nulls = _category_counts(present[name])
-        return _categorical_profile(counts, nulls, ref.categories)
+        return _categorical_profile(counts, nulls, ref.categories, seen_by=ref)
 
     return DatasetProfile(rows=rows, columns=_per_column(list(present), rows, one))
 
@@ -581,11 +629,12 @@ def _finite_sorted(name: str, data: Column) -> FloatArray:
 
 
 def _quantile_edges(sorted_values: FloatArray, bins: int) -> FloatArray:
-    """Quantile edges (linear interpolation, as ``np.quantile``), deduplicated."""
+    """Quantile edges (linear interpolation, as ``np.quantile``) at ``bins`` equal-frequency
+    steps and at ``TAIL_QUANTILES``, deduplicated."""
     n = sorted_values.shape[0]
     if n == 0:
         return np.empty(0, dtype=np.float64)
-    pos = np.linspace(0.0, 1.0, bins + 1) * (n - 1)
+    pos = np.union1d(np.linspace(0.0, 1.0, bins + 1), TAIL_QUANTILES) * (n - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     frac = pos - lo
@@ -647,14 +696,37 @@ def _numeric_profile(sorted_values: FloatArray, rows: int, edges: FloatArray) ->
     )
 
 
+def category_hash(category: str) -> int:
+    """A category's 32-bit hash, the same in every process and release (not Python's salted
+    ``hash``): what a reference's ``seen`` set holds."""
+    return int.from_bytes(hashlib.blake2b(category.encode("utf-8"), digest_size=4).digest(), "big")
+
+
 def _categorical_profile(
-    counts: Mapping[str, int], nulls: int, categories: Sequence[str]
+    counts: Mapping[str, int],
+    nulls: int,
+    categories: Sequence[str],
+    *,
+    seen_by: CategoricalProfile | None = None,
 ) -> CategoricalProfile:
+    """Counts on ``categories``. A reference (``seen_by`` None) with more categories than those
+    keeps their hashes; a profile against such a reference counts its unseen values."""
     kept = {c: int(counts.get(c, 0)) for c in categories}
     total = int(sum(counts.values()))
-    return CategoricalProfile(
+    profile = CategoricalProfile(
         counts=kept, count=total, null_count=nulls, other=total - sum(kept.values())
     )
+    if seen_by is None:
+        if len(kept) < len(counts) <= SEEN_CAP:
+            profile.seen = frozenset(category_hash(c) for c in counts)
+            profile.singletons = sum(1 for n in counts.values() if n == 1)
+            profile.doubletons = sum(1 for n in counts.values() if n == 2)
+    elif seen_by.seen is not None:
+        known = seen_by.seen
+        profile.unseen = int(
+            sum(n for c, n in counts.items() if c not in kept and category_hash(c) not in known)
+        )
+    return profile
 
 
 def _category_counts(data: Column) -> tuple[dict[str, int], int]:
