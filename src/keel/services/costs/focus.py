@@ -37,7 +37,7 @@ from keel.errors import InvalidInput
 FILE_FORMATS = ("csv", "parquet")
 _UTC_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+]00:?00)$"
 _TAG_KEY = re.compile(r"[A-Za-z0-9_.:/=+@ -]{1,128}")
-_MEMORY_LIMIT = "512MB"
+_MEMORY_LIMIT = "256MB"
 
 
 @dataclass(frozen=True)
