@@ -58,7 +58,7 @@ def test_import_show_and_budget_a_bill(keel_cli: Keel, portfolio: Backend, tmp_p
             "budgets", "set", "team", "risk", "--amount", "400", "--thresholds", "50,100", "--json"
         )
     )
-    assert budget["thresholds"] == [50, 100]
+    assert budget["thresholds"] == [50, 100] and budget["amount"] == "400"
     [status] = ok(
         keel_cli("budgets", "status", "--month", "2026-10", "--as-of", "2026-10-31", "--json")
     )

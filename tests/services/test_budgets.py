@@ -20,6 +20,8 @@ from keel.domain.registry import Model
 from keel.domain.webhooks import verify
 from keel.errors import InvalidInput, NotFound, PermissionDenied
 from keel.services.backend import Backend
+from keel.worker.budgets import budget_job
+from keel.worker.loop import Worker
 
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 APPROVER = Principal("april", grants=(Grant(Role.APPROVER, "risk"),))
@@ -178,3 +180,13 @@ def test_a_bad_budget_is_refused_and_writes_nothing(
     if field is not None:
         assert refused.value.details["field"] == field  # type: ignore[attr-defined]
     assert backend.costs.budgets() == []
+
+
+def test_the_worker_checks_this_months_budgets_and_alerts_once(backend: Backend) -> None:
+    backend.costs.set_budget(ADMIN, "portfolio", None, "2000", [100])
+    job = budget_job(backend.costs, clock=lambda: datetime(2026, 10, 20, 12, tzinfo=UTC))
+    worker = Worker(jobs=[job])
+    assert worker.run_once(0.0) == ["budget-checks"]
+    assert worker.run_once(10_000.0) == ["budget-checks"]
+    [budget] = backend.costs.budgets()
+    assert backend.costs.store.alerts_sent("2026-10") == {budget.id: ["threshold:100", "forecast"]}

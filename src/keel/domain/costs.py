@@ -141,7 +141,13 @@ def parse_month(month: str, field_name: str = "month") -> tuple[date, date]:
 
 
 def micros_to_decimal(micros: int) -> Decimal:
-    return (Decimal(micros) / MICROS).normalize() if micros else Decimal(0)
+    """Micro-units as the amount, without trailing zeros or an exponent.
+
+    >>> micros_to_decimal(400_000_000), micros_to_decimal(-10_500)
+    (Decimal('400'), Decimal('-0.0105'))
+    """
+    value = (Decimal(micros) / MICROS).normalize()
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value
 
 
 def decimal_to_micros(amount: Decimal | str | int, field_name: str = "amount") -> int:
