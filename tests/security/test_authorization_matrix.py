@@ -180,6 +180,26 @@ def _get_reference(w: World) -> tuple[str, str, dict[str, Any]]:
     return "GET", f"/api/v1/models/churn/versions/{version}/reference", {}
 
 
+_FOCUS_CSV = (
+    b"BilledCost,BillingCurrency,BillingPeriodStart,BillingPeriodEnd,ChargeCategory,"
+    b"ChargePeriodStart,ChargePeriodEnd,EffectiveCost,ServiceName\n"
+    b"1.00,USD,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,Usage,"
+    b"2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,1.00,Compute\n"
+)
+
+
+def _import_bill(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"content": _FOCUS_CSV, "headers": {"Content-Type": "text/csv"}}
+    return "POST", "/api/v1/costs/imports", body
+
+
+def _delete_budget(w: World) -> tuple[str, str, dict[str, Any]]:
+    name = w.unique("budgeted")
+    w.backend.registry.create_model(ADMIN, Model(name=name, team="risk", owner="ana"))
+    budget = w.backend.costs.set_budget(ADMIN, "model", name, "100")
+    return "DELETE", f"/api/v1/budgets/{budget.id}", {}
+
+
 def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
     return "DELETE", "/api/v1/tokens/{own}", {}
 
@@ -596,6 +616,55 @@ MATRIX: list[tuple[str, str, Request]] = [
         "GET /api/v1/models/{name}/retrain-runs",
         "team_read",
         _json("GET", "/api/v1/models/churn/retrain-runs"),
+    ),
+    ("POST /api/v1/costs/imports", "admin", _import_bill),
+    ("GET /api/v1/costs/imports", "read", _json("GET", "/api/v1/costs/imports")),
+    ("GET /api/v1/costs", "read", _json("GET", "/api/v1/costs?month=2026-10")),
+    ("GET /api/v1/costs/settings", "read", _json("GET", "/api/v1/costs/settings")),
+    (
+        "PUT /api/v1/costs/settings",
+        "admin",
+        _json("PUT", "/api/v1/costs/settings", lambda w: {"currency": "USD"}),
+    ),
+    ("GET /api/v1/costs/split-rules", "read", _json("GET", "/api/v1/costs/split-rules")),
+    (
+        "PUT /api/v1/costs/split-rules/{pool}",
+        "admin",
+        _json("PUT", "/api/v1/costs/split-rules/Compute", lambda w: {"rule": "even"}),
+    ),
+    (
+        "GET /api/v1/costs/unit-economics",
+        "read",
+        _json("GET", "/api/v1/costs/unit-economics?model=churn&day=2026-10-01"),
+    ),
+    (
+        "GET /api/v1/models/{name}/training-costs",
+        "read",
+        _json("GET", "/api/v1/models/churn/training-costs?month=2026-10"),
+    ),
+    (
+        "GET /api/v1/costs/metering.csv",
+        "read",
+        _json("GET", "/api/v1/costs/metering.csv?month=2026-10"),
+    ),
+    ("GET /api/v1/costs/waste", "read", _json("GET", "/api/v1/costs/waste")),
+    ("POST /api/v1/gc", "admin", _json("POST", "/api/v1/gc", lambda w: {"dry_run": True})),
+    ("GET /api/v1/budgets", "read", _json("GET", "/api/v1/budgets")),
+    (
+        "PUT /api/v1/budgets",
+        "approve",
+        _json(
+            "PUT",
+            "/api/v1/budgets",
+            lambda w: {"scope": "model", "target": "churn", "amount": "100"},
+        ),
+    ),
+    ("DELETE /api/v1/budgets/{budget_id}", "approve", _delete_budget),
+    ("GET /api/v1/budgets/status", "read", _json("GET", "/api/v1/budgets/status?month=2026-10")),
+    (
+        "POST /api/v1/budgets/check",
+        "approve",
+        _json("POST", "/api/v1/budgets/check?month=2026-10&as_of=2026-10-31"),
     ),
 ]
 

@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Multipart overhead on top of the artifact itself: metadata JSON, boundaries, headers.
 UPLOAD_OVERHEAD_BYTES = 2 * 1024 * 1024
 # Bulk telemetry bodies (Parquet / Arrow / CSV) get the data-upload limit.
-DATA_UPLOAD_SUFFIXES = ("/predictions/upload", "/labels/upload")
+DATA_UPLOAD_SUFFIXES = ("/predictions/upload", "/labels/upload", "/costs/imports")
 
 
 class BodySizeLimit:

@@ -10,6 +10,7 @@ import typer
 
 from keel.cli import (
     audit,
+    costs,
     documents,
     evaluation,
     governance,
@@ -91,3 +92,6 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.add_typer(costs.costs_app, name="costs")
+app.add_typer(costs.budgets_app, name="budgets")
+app.command("gc")(costs.gc)

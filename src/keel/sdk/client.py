@@ -44,6 +44,7 @@ from keel.schemas import (
 )
 from keel.sdk import artifacts
 from keel.sdk.artifacts import Progress
+from keel.sdk.costs import CostCalls
 from keel.sdk.credentials import discover_token
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
@@ -79,6 +80,7 @@ class Client(
     NotificationCalls,
     IncidentCalls,
     PlaybookCalls,
+    CostCalls,
 ):
     """A connection to one Keel server.
 

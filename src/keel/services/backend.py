@@ -12,6 +12,7 @@ from keel.errors import NotReady
 from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
+from keel.services.costs import CostService
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -32,6 +33,7 @@ from keel.store.audit_checkpoints import CheckpointFile, open_key
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
+from keel.store.sql.costs import SqlCostStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -63,6 +65,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    costs: CostService
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -145,6 +148,12 @@ class Backend:
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
+            ),
+            costs=CostService(
+                SqlCostStore(engine),
+                TelemetryFiles(settings.telemetry_path),
+                incidents=incidents,
+                notifications=notifications,
             ),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).

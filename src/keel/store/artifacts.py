@@ -27,7 +27,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
@@ -148,6 +148,24 @@ class ArtifactStore:
                     path.unlink()
                     removed.append(str(path))
         return removed
+
+    def objects(self) -> Iterator[tuple[str, int, datetime]]:
+        """Every stored object: (sha256, size in bytes, last written, UTC)."""
+        base = f"{self._root}/sha256"
+        if not self._fs.exists(base):
+            return
+        for path, info in sorted(self._fs.find(base, detail=True).items()):
+            name = str(path).rsplit("/", 1)[-1]
+            if not _SHA256.fullmatch(name):
+                continue
+            modified = info.get("mtime", info.get("LastModified", info.get("created")))
+            if isinstance(modified, int | float):
+                modified = datetime.fromtimestamp(modified, UTC)
+            elif isinstance(modified, datetime) and modified.tzinfo is None:
+                modified = modified.replace(tzinfo=UTC)
+            if not isinstance(modified, datetime):
+                continue  # no age known: never old enough to collect
+            yield name, int(info.get("size", 0)), modified
 
     def exists(self, sha256: str) -> bool:
         """Whether an object is stored under ``sha256`` (its content is not checked)."""
