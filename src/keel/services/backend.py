@@ -95,7 +95,7 @@ class Backend:
         alerts = Alerts(SqlAlertStore(engine), registry, incidents)
         telemetry = Telemetry(
             SqlTelemetryStore(engine),
-            TelemetryFiles(settings.telemetry_path),
+            TelemetryFiles(settings.telemetry_location, settings.telemetry_storage_options),
             registry,
             upload_limits=upload_limits,
         )
