@@ -16,6 +16,7 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.model_metrics import ModelMetricsSource
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
@@ -36,6 +37,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
@@ -63,6 +65,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    model_metrics: ModelMetricsSource
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -140,12 +143,19 @@ class Backend:
             incidents=incidents,
             alerts=alerts,
             notifications=notifications,
-            slos=Slos(notification_store, registry, telemetry, incidents),
+            slos=Slos(
+                notification_store,
+                registry,
+                telemetry,
+                incidents,
+                budgets=(model_metrics := SqlModelMetricsStore(engine)),
+            ),
             retraining=retraining,
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
             ),
+            model_metrics=ModelMetricsSource(model_metrics, telemetry),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)

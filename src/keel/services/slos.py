@@ -33,6 +33,7 @@ from keel.errors import InvalidInput
 from keel.services.incidents import Incidents
 from keel.services.registry import Registry
 from keel.services.telemetry import Telemetry
+from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.notifications import SqlNotificationStore
 
 log = logging.getLogger("keel.slos")
@@ -60,11 +61,14 @@ class Slos:
         registry: Registry,
         telemetry: Telemetry,
         incidents: Incidents,
+        *,
+        budgets: SqlModelMetricsStore | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.telemetry = telemetry
         self.incidents = incidents
+        self.budgets = budgets  # where each evaluation's budget is kept for /metrics
 
     def create(
         self,
@@ -118,6 +122,10 @@ class Slos:
         """Evaluate one SLO and open, update or resolve its incident."""
         slo = self.store.get_slo(slo_id)
         status = self._status(slo, _utc(now))
+        if self.budgets is not None:
+            self.budgets.record_slo_budget(
+                slo.id, status.budget_remaining, status.window.total, status.window.bad, status.at
+            )
         key = slo_key(slo)
         firing = status.firing
         if firing is not None:
