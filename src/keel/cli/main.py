@@ -13,6 +13,7 @@ from keel.cli import (
     documents,
     evaluation,
     governance,
+    grafana,
     identity,
     incidents,
     monitoring,
@@ -91,3 +92,4 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.add_typer(grafana.grafana_app, name="grafana")

@@ -116,16 +116,17 @@ class Slos:
                 slo.model, at - window, at, latency_bound_ms=slo.latency_threshold_ms
             )
             counts[window] = Counts(total, bad)
-        return status_of(slo, at, counts)
+        status = status_of(slo, at, counts)
+        if self.budgets is not None:  # the newest computation is what /metrics reports
+            self.budgets.record_slo_budget(
+                slo.id, status.budget_remaining, status.window.total, status.window.bad, at
+            )
+        return status
 
     def evaluate(self, by: Principal, slo_id: int, *, now: datetime | None = None) -> SloStatus:
         """Evaluate one SLO and open, update or resolve its incident."""
         slo = self.store.get_slo(slo_id)
         status = self._status(slo, _utc(now))
-        if self.budgets is not None:
-            self.budgets.record_slo_budget(
-                slo.id, status.budget_remaining, status.window.total, status.window.bad, status.at
-            )
         key = slo_key(slo)
         firing = status.firing
         if firing is not None:

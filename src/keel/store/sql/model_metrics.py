@@ -40,7 +40,7 @@ class SqlModelMetricsStore:
     def record_slo_budget(
         self, slo_id: int, budget_remaining: float, requests: int, bad: int, at: datetime
     ) -> None:
-        """Keep an SLO's budget as just evaluated (replacing the previous evaluation's)."""
+        """Keep an SLO's budget as just evaluated (replacing an older evaluation's)."""
         values = {
             "slo_id": slo_id,
             "budget_remaining": budget_remaining,
@@ -52,7 +52,14 @@ class SqlModelMetricsStore:
         with write_transaction(self._engine) as conn:
             dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             statement = dialect.insert(slo_budgets).values(**values)
-            conn.execute(statement.on_conflict_do_update(index_elements=["slo_id"], set_=changed))
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["slo_id"],
+                    set_=changed,
+                    # An evaluation "as of" an earlier moment never replaces a newer one.
+                    where=slo_budgets.c.evaluated_at <= statement.excluded.evaluated_at,
+                )
+            )
 
     def read(self, limit: int = DEFAULT_LIMIT) -> ModelMetrics:
         """One consistent read of everything a scrape reports."""
