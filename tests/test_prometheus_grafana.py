@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.linear_model import LogisticRegression
 from tests.running_keel import Server, keel_up
@@ -184,12 +185,10 @@ def _dashboards() -> dict[str, dict[str, Any]]:
 
 
 def _metric_names(expression: str) -> set[str]:
-    # Every Keel metric starts with keel_; a histogram's series name its family plus a suffix.
-    names = set(re.findall(r"\bkeel_[a-z0-9_]+", expression))
-    return {
-        re.sub(r"_(bucket|count|sum)$", "", n) if "latency" in n or "duration" in n else n
-        for n in names
-    }
+    """The Keel metrics an expression reads (every Keel metric starts with keel_; a name next to
+    a colon is a recording rule's, and a histogram's series are its family plus a suffix)."""
+    names = set(re.findall(r"(?<![:\w])keel_[a-z0-9_]+(?![:\w])", expression))
+    return {re.sub(r"_(seconds)_(bucket|count|sum)$", r"_\1", n) for n in names}
 
 
 def test_every_panel_names_only_metrics_a_running_keel_exports(scraped: Scraped) -> None:
@@ -234,3 +233,107 @@ def test_every_panel_expression_is_valid_promql(tmp_path: Path) -> None:
         [promtool(), "check", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _export(directory: Path) -> subprocess.CompletedProcess[str]:
+    keel = Path(shutil.which("keel") or Path(__import__("sys").executable).parent / "keel")
+    return subprocess.run(
+        [str(keel), "grafana", "export", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keel_grafana_export_writes_dashboards_and_rules_promtool_accepts(tmp_path: Path) -> None:
+    done = _export(tmp_path / "observability")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = sorted(p.name for p in (tmp_path / "observability").iterdir())
+    assert written == ["keel-model.json", "keel-overview.json", "keel-slo-alerts.rules.yml"]
+    for source, target in EXPORTS.items():
+        assert (tmp_path / "observability" / target).read_text() == shipped(source)
+    rules = tmp_path / "observability" / "keel-slo-alerts.rules.yml"
+    checked = subprocess.run(
+        [promtool(), "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
+
+
+def test_exporting_into_a_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    blocker = tmp_path / "dashboards"
+    blocker.write_text("not a directory")
+    done = _export(blocker)
+    assert done.returncode == 1
+    assert "is a file, not a directory" in done.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_the_alert_rules_name_only_metrics_a_running_keel_exports(scraped: Scraped) -> None:
+    exported = {
+        f"{f.name}_total" if f.type == "counter" else f.name
+        for f in text_string_to_metric_families(scraped.text)
+    }
+    groups = yaml.safe_load(shipped("prometheus-slo-alerts.yml"))["groups"]
+    named = {n for g in groups for rule in g["rules"] for n in _metric_names(rule["expr"])}
+    assert named and named <= exported, sorted(named - exported)
+
+
+# A model failing 2% of its requests against a 99.9% SLO burns its budget at 20x: the fast-burn
+# page fires once both its windows (1h and 5m) saw it; a model with no errors never pages.
+BURN_TEST = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'keel_telemetry_predictions_total{{model="churn", instance="a"}}'
+        values: '0+100x240'
+      - series: 'keel_telemetry_prediction_errors_total{{model="churn", instance="a"}}'
+        values: '0+2x240'
+      - series: >-
+          keel_slo_objective_ratio{{model="churn", slo="availability", kind="availability"}}
+        values: '0.999x240'
+      - series: 'keel_telemetry_predictions_total{{model="fraud", instance="a"}}'
+        values: '0+100x240'
+      - series: 'keel_telemetry_prediction_errors_total{{model="fraud", instance="a"}}'
+        values: '0x240'
+      - series: >-
+          keel_slo_objective_ratio{{model="fraud", slo="availability", kind="availability"}}
+        values: '0.999x240'
+    alert_rule_test:
+      - eval_time: 70m
+        alertname: KeelSloErrorBudgetBurnFast
+        exp_alerts:
+          - exp_labels:
+              severity: page
+              keel_severity: P1
+              model: churn
+              slo: availability
+            exp_annotations:
+              summary: "SLO availability of churn burns its error budget 14.4x too fast"
+              description: >-
+                Over both the last 1h and the last 5m, the error ratio of churn exceeds 14.4
+                times the budget of SLO availability (burn rate now 20.0x): at this pace it
+                spends 2% of the 30-day error budget in one hour.
+      - eval_time: 70m
+        alertname: KeelSloErrorBudgetExhausted
+        exp_alerts: []
+"""
+
+
+def test_the_fast_burn_alert_pages_for_a_burning_model_only(tmp_path: Path) -> None:
+    rules = tmp_path / "keel-slo-alerts.rules.yml"
+    rules.write_text(shipped("prometheus-slo-alerts.yml"))
+    unit = tmp_path / "burn_test.yml"
+    unit.write_text(BURN_TEST.format(rules=rules.name))
+    tested = subprocess.run(
+        [promtool(), "test", "rules", unit.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
