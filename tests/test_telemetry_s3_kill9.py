@@ -170,5 +170,12 @@ def test_a_batch_the_storage_refuses_is_503_counted_and_not_acknowledged(
             "churn", 1, now - timedelta(hours=1), now + timedelta(hours=1)
         )
         assert sum(n for _, n in counts) == 0
+        with pytest.raises(NotReady) as unready:  # and /readyz says which store, and the fix
+            backend.check_ready()
+        assert unready.value.details == {
+            "component": "telemetry",
+            "url": "s3://no-such-bucket/telemetry",
+        }
+        assert "KEEL_S3_ENDPOINT_URL" in unready.value.message
     finally:
         backend.close()

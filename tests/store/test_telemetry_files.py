@@ -105,6 +105,12 @@ def test_retention_deletes_expired_partitions_of_every_version_and_labels(
     assert files.delete_before("churn", DAY.date() - timedelta(days=1)) == []
 
 
+def test_a_usable_store_is_ready_and_the_probe_leaves_nothing(files: TelemetryFiles) -> None:
+    files.check()
+    if files.remote:
+        assert files.filesystem.glob(f"{files.url.removeprefix('s3://')}/**") == []
+
+
 def test_an_unknown_model_has_no_files(files: TelemetryFiles) -> None:
     assert files.versions("ghost") == []
     assert files.all_prediction_files("ghost") == []

@@ -181,6 +181,7 @@ class Backend:
             )
         self.registry.store.ping()
         self.registry.artifacts.check()
+        self.telemetry.files.check()
         return {"metadata": "ok", "artifacts": "ok"}
 
     def close(self) -> None:

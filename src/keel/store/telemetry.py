@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from keel.domain.names import check_name
 from keel.domain.telemetry import TIMESTAMP
+from keel.errors import NotReady
 
 _TMP_PREFIX = ".part-"
 
@@ -303,6 +304,24 @@ class TelemetryFiles:
             f"WHERE {TIMESTAMP} >= $start AND {TIMESTAMP} < $end ORDER BY {TIMESTAMP}",
             {"files": files, "start": start, "end": end},
         )
+
+    # -- readiness -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Readiness of object storage: write and remove a probe object under the root, or raise
+        ``NotReady`` naming the URL (never the credentials). A local root is made on demand."""
+        if not self.remote:
+            return
+        probe = f"{self._base}/ready-{uuid.uuid4().hex}"
+        try:
+            self.filesystem.pipe_file(probe, b"ready")
+            self.filesystem.rm_file(probe)
+        except Exception as exc:  # whatever the cause, telemetry cannot be stored: report it
+            raise NotReady(
+                f"Telemetry store {self.url} is not usable ({type(exc).__name__}). Check the "
+                "bucket, KEEL_S3_ENDPOINT_URL and the AWS_* credentials.",
+                {"component": "telemetry", "url": self.url},
+            ) from None
 
     # -- leftovers -----------------------------------------------------------------------------
 
