@@ -130,6 +130,8 @@ class Telemetry:
         acknowledged, so the client retries with the same batch id."""
         try:
             yield
+        # Broad on purpose: a disk, s3fs, botocore or network error alike means "not stored",
+        # and the client's retry with the same batch id is the remedy for each of them.
         except Exception as exc:
             self.counters.write_failed(model, kind)
             log.warning("telemetry storage %s refused a %s batch of %s", self.files, kind, model)

@@ -162,7 +162,7 @@ class TelemetryFiles:
         else:
             self.filesystem = fsspec.filesystem("file")
             self._base = str(Path(self.url.removeprefix("file://")))
-        self.root = Path(self._base)  # local roots only; a remote root is ``url``
+        self.root = Path(self._base)  # meaningful for a local root only; see ``url``
 
     def __repr__(self) -> str:
         return f"TelemetryFiles(root={self.url!r})"
