@@ -11,6 +11,7 @@ Precedence: explicit argument > environment variable > default.
 | largest artifact     | ``KEEL_MAX_ARTIFACT_BYTES``| 2 GiB                            |
 | largest JSON request | ``KEEL_MAX_REQUEST_BYTES`` | 8 MiB                            |
 | telemetry directory  | ``KEEL_TELEMETRY_DIR``     | ``<data dir>/telemetry``         |
+| telemetry on S3      | ``KEEL_TELEMETRY_URL``     | unset: ``s3://bucket/prefix`` |
 | largest bulk upload  | ``KEEL_MAX_UPLOAD_BYTES``  | 512 MiB (Parquet/Arrow/CSV data) |
 | webhook attempts     | ``KEEL_WEBHOOK_MAX_ATTEMPTS`` | 8 (then the delivery is dead)  |
 | late-label horizon   | ``KEEL_LABEL_HORIZON_DAYS`` | 7 (windows re-judged for labels) |
@@ -143,6 +144,18 @@ class Settings:
 
     max_upload_rows: int = DEFAULT_MAX_UPLOAD_ROWS
     max_upload_decompressed_bytes: int = DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+    telemetry_url: str | None = None  # e.g. s3://bucket/prefix; None: telemetry_path
+
+    @property
+    def telemetry_location(self) -> str:
+        """Where telemetry partitions live: ``telemetry_url``, else the local directory."""
+        return self.telemetry_url or str(self.telemetry_path)
+
+    @property
+    def telemetry_storage_options(self) -> dict[str, Any]:
+        if self.telemetry_url and self.telemetry_url.startswith("s3://") and self.s3_endpoint_url:
+            return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
+        return {}
 
     @property
     def telemetry_path(self) -> Path:
@@ -201,4 +214,18 @@ class Settings:
             max_upload_decompressed_bytes=_int_env(
                 env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
             ),
+            telemetry_url=_telemetry_url(env),
         )
+
+
+def _telemetry_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("KEEL_TELEMETRY_URL") or "").strip()
+    if not raw:
+        return None
+    scheme, sep, rest = raw.partition("://")
+    if scheme != "s3" or not sep or not rest.strip("/"):
+        raise InvalidInput(
+            "KEEL_TELEMETRY_URL must be an object storage URL such as s3://bucket/prefix "
+            f"(for a local directory, set KEEL_TELEMETRY_DIR). Got {raw!r} instead."
+        )
+    return raw.rstrip("/")

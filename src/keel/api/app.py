@@ -13,6 +13,7 @@ from keel.api.errors import install_error_handlers
 from keel.api.json_body import StorableJson
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
+from keel.api.model_metrics import ModelMetricsCollector
 from keel.api.responses import install_error_responses
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
 from keel.api.routers import budgets as budget_routes
@@ -56,6 +57,7 @@ def create_app(backend: Backend) -> FastAPI:
     )
     app.state.backend = backend
     app.state.metrics = CollectorRegistry()
+    app.state.metrics.register(ModelMetricsCollector(backend.model_metrics))
     install_error_handlers(app)
     install_error_responses(app)
     app.include_router(health.router)

@@ -14,6 +14,7 @@ from keel.cli import (
     documents,
     evaluation,
     governance,
+    grafana,
     identity,
     incidents,
     monitoring,
@@ -95,3 +96,4 @@ app.add_typer(retraining.retraining_app, name="retraining")
 app.add_typer(costs.costs_app, name="costs")
 app.add_typer(costs.budgets_app, name="budgets")
 app.command("gc")(costs.gc)
+app.add_typer(grafana.grafana_app, name="grafana")

@@ -17,6 +17,7 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.model_metrics import ModelMetricsSource
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
@@ -38,6 +39,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
@@ -66,6 +68,7 @@ class Backend:
     retraining: Retraining
     playbooks: Playbooks
     costs: CostService
+    model_metrics: ModelMetricsSource
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -98,7 +101,7 @@ class Backend:
         alerts = Alerts(SqlAlertStore(engine), registry, incidents)
         telemetry = Telemetry(
             SqlTelemetryStore(engine),
-            TelemetryFiles(settings.telemetry_path),
+            TelemetryFiles(settings.telemetry_location, settings.telemetry_storage_options),
             registry,
             upload_limits=upload_limits,
         )
@@ -143,7 +146,13 @@ class Backend:
             incidents=incidents,
             alerts=alerts,
             notifications=notifications,
-            slos=Slos(notification_store, registry, telemetry, incidents),
+            slos=Slos(
+                notification_store,
+                registry,
+                telemetry,
+                incidents,
+                budgets=(model_metrics := SqlModelMetricsStore(engine)),
+            ),
             retraining=retraining,
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
@@ -151,10 +160,11 @@ class Backend:
             ),
             costs=CostService(
                 SqlCostStore(engine),
-                TelemetryFiles(settings.telemetry_path),
+                telemetry.files,
                 incidents=incidents,
                 notifications=notifications,
             ),
+            model_metrics=ModelMetricsSource(model_metrics, telemetry),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
@@ -180,6 +190,7 @@ class Backend:
             )
         self.registry.store.ping()
         self.registry.artifacts.check()
+        self.telemetry.files.check()
         return {"metadata": "ok", "artifacts": "ok"}
 
     def close(self) -> None:

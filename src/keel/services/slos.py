@@ -33,6 +33,7 @@ from keel.errors import InvalidInput
 from keel.services.incidents import Incidents
 from keel.services.registry import Registry
 from keel.services.telemetry import Telemetry
+from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.notifications import SqlNotificationStore
 
 log = logging.getLogger("keel.slos")
@@ -60,11 +61,14 @@ class Slos:
         registry: Registry,
         telemetry: Telemetry,
         incidents: Incidents,
+        *,
+        budgets: SqlModelMetricsStore | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.telemetry = telemetry
         self.incidents = incidents
+        self.budgets = budgets  # where each evaluation's budget is kept for /metrics
 
     def create(
         self,
@@ -112,7 +116,12 @@ class Slos:
                 slo.model, at - window, at, latency_bound_ms=slo.latency_threshold_ms
             )
             counts[window] = Counts(total, bad)
-        return status_of(slo, at, counts)
+        status = status_of(slo, at, counts)
+        if self.budgets is not None:  # the newest computation is what /metrics reports
+            self.budgets.record_slo_budget(
+                slo.id, status.budget_remaining, status.window.total, status.window.bad, at
+            )
+        return status
 
     def evaluate(self, by: Principal, slo_id: int, *, now: datetime | None = None) -> SloStatus:
         """Evaluate one SLO and open, update or resolve its incident."""

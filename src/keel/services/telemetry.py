@@ -13,14 +13,16 @@ and purging expired partitions.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
@@ -36,8 +38,9 @@ from keel.domain.telemetry import (
     OperationsStats,
     RetentionPolicy,
 )
-from keel.errors import Conflict, InvalidInput
+from keel.errors import Conflict, InvalidInput, NotReady
 from keel.services.registry import Registry
+from keel.services.telemetry_counts import IngestCounters
 from keel.services.telemetry_io import UploadLimits, decode_table
 from keel.services.telemetry_profiles import (
     by_hour,
@@ -110,6 +113,7 @@ class Telemetry:
         self.registry = registry
         self._labels_hooks: list[LabelsHook] = []
         self.upload_limits = upload_limits or UploadLimits()
+        self.counters = IngestCounters()
 
     def __repr__(self) -> str:
         return f"Telemetry(store={self.store!r}, files={self.files!r})"
@@ -119,6 +123,24 @@ class Telemetry:
     def decode(self, body: bytes, content_type: str) -> pa.Table:
         """An uploaded body as a table, within this server's upload limits (413 past them)."""
         return decode_table(body, content_type, self.upload_limits)
+
+    @contextlib.contextmanager
+    def _storing(self, model: str, kind: str) -> Iterator[None]:
+        """Count a batch the telemetry storage did not take, and answer 503: nothing was
+        acknowledged, so the client retries with the same batch id."""
+        try:
+            yield
+        # Broad on purpose: a disk, s3fs, botocore or network error alike means "not stored",
+        # and the client's retry with the same batch id is the remedy for each of them.
+        except Exception as exc:
+            self.counters.write_failed(model, kind)
+            log.warning("telemetry storage %s refused a %s batch of %s", self.files, kind, model)
+            raise NotReady(
+                f"The telemetry storage {self.files.url} did not take the {kind} batch "
+                f"({type(exc).__name__}); nothing was acknowledged. Retry with the same batch "
+                "id once the storage is reachable.",
+                {"url": self.files.url, "kind": kind},
+            ) from exc
 
     def authorize_write(self, by: Principal, model: str) -> None:
         """Raise unless ``by`` may log telemetry for ``model`` (write in its team)."""
@@ -172,12 +194,17 @@ class Telemetry:
             current = tx.reference()
             if current != stored_reference:  # replaced meanwhile: profile on the new bins
                 hours = hourly_profiles(table, self._profile(current))
-            written = self.files.write_predictions(model, version, table, batch_id)
+            with self._storing(model, "predictions"):
+                written = self.files.write_predictions(model, version, table, batch_id)
             for hour, (rows, profile) in hours.items():
                 text = None if profile is None else profile.to_json()
                 tx.add_to_window(hour, rows, text, _merge_json)
             partitions = [day.isoformat() for day, _ in written]
             tx.record_batch(batch_id, "predictions", version, table.num_rows, partitions)
+        errors = 0
+        if ERROR in table.column_names:
+            errors = pc.count(table.column(ERROR), mode="only_valid").as_py()
+        self.counters.acknowledged(model, version, "predictions", table.num_rows, errors)
         return IngestReceipt(batch_id, table.num_rows, tuple(partitions))
 
     def log_labels(
@@ -190,12 +217,14 @@ class Telemetry:
         if replayed is not None:
             return replayed
         table = validate_labels(batch, now=datetime.now(UTC))
-        written = self.files.write_labels(model, table, batch_id)
+        with self._storing(model, "labels"):
+            written = self.files.write_labels(model, table, batch_id)
         partitions = [day.isoformat() for day, _ in written]
         self.store.record_labels(model, batch_id, table.num_rows, partitions)
+        self.counters.acknowledged(model, None, "labels", table.num_rows)
         for hook in self._labels_hooks:
             try:
-                hook(model, [str(path) for _, path in written])
+                hook(model, [path for _, path in written])
             except Exception:  # the labels are stored; a failed re-judge mark must not undo that
                 log.exception("late-label hook failed for a labels batch of %s", model)
         return IngestReceipt(batch_id, table.num_rows, tuple(partitions))
@@ -408,12 +437,11 @@ class Telemetry:
         (then only rows with a latency count as requests)."""
         check_name(model, "model")
         start, end = _utc(start), _utc(end)
-        base = self.files.predictions_dir(model)
-        files: list[str] = []
-        for version_dir in sorted(base.glob("version=*")) if base.is_dir() else []:
-            number = version_dir.name.removeprefix("version=")
-            if number.isdigit():
-                files.extend(self.files.prediction_files(model, int(number), start, end))
+        files = [
+            path
+            for version in self.files.versions(model)
+            for path in self.files.prediction_files(model, version, start, end)
+        ]
         if not files:
             return 0, 0
         if latency_bound_ms is None:

@@ -17,7 +17,6 @@ from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 
 from keel.domain.costs import MeteredCost, UnitPrices
 from keel.store.sql.costs import SqlCostStore
@@ -50,19 +49,6 @@ def predictions_per_day(
 
 def _gb_day_price(prices: UnitPrices, day: date) -> Decimal:
     return Decimal(prices.gb_month_micros) / calendar.monthrange(day.year, day.month)[1]
-
-
-def _partition_bytes(base: Path) -> dict[date, int]:
-    sizes: dict[date, int] = defaultdict(int)
-    if not base.is_dir():
-        return sizes
-    for partition in base.glob("date=*"):
-        try:
-            day = date.fromisoformat(partition.name.removeprefix("date="))
-        except ValueError:
-            continue
-        sizes[day] += sum(p.stat().st_size for p in partition.glob("*.parquet"))
-    return sizes
 
 
 def metered_costs(
@@ -138,10 +124,10 @@ def _storage(
                         _micros(gb * _gb_day_price(prices, day)),
                     )
                 )
-        sizes = _partition_bytes(files.predictions_dir(v.model, v.version))
+        sizes = files.partition_bytes(files.predictions_dir(v.model, v.version))
         rows.extend(_telemetry_rows(v.model, v.version, team, sizes, days, prices))
     for model, team in model_teams.items():
-        sizes = _partition_bytes(files.labels_dir(model))
+        sizes = files.partition_bytes(files.labels_dir(model))
         rows.extend(_telemetry_rows(model, None, team, sizes, days, prices))
     return rows
 

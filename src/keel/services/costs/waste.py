@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -24,6 +23,7 @@ from keel.domain.costs import micros_to_decimal
 from keel.services.artifact_gc import DEFAULT_RETENTION_DAYS, orphaned_blobs
 from keel.services.costs.service import CostService
 from keel.store.artifacts import ArtifactStore
+from keel.store.telemetry import TelemetryFiles
 
 _GB = Decimal(10**9)
 
@@ -42,12 +42,9 @@ def _storage_month(costs: CostService, size: int) -> Decimal:
     return (Decimal(size) / _GB * price).quantize(Decimal("0.01"))
 
 
-def _old_telemetry_bytes(base: Path, cutoff: datetime) -> int:
-    total = 0
-    for partition in base.glob("**/date=*") if base.is_dir() else []:
-        if partition.name.removeprefix("date=") < cutoff.date().isoformat():
-            total += sum(p.stat().st_size for p in partition.glob("*.parquet"))
-    return total
+def _old_telemetry_bytes(files: TelemetryFiles, directory: str, cutoff: datetime) -> int:
+    sizes = files.partition_bytes(directory)
+    return sum(n for day, n in sizes.items() if day < cutoff.date())
 
 
 def find_waste(
@@ -120,8 +117,8 @@ def find_waste(
             )
         if retention.get(m.name) is None:
             cutoff = now - timedelta(days=telemetry_days)
-            kept = _old_telemetry_bytes(costs.files.predictions_dir(m.name), cutoff)
-            kept += _old_telemetry_bytes(costs.files.labels_dir(m.name), cutoff)
+            kept = _old_telemetry_bytes(costs.files, costs.files.predictions_dir(m.name), cutoff)
+            kept += _old_telemetry_bytes(costs.files, costs.files.labels_dir(m.name), cutoff)
             if kept:
                 findings.append(
                     WasteFinding(

@@ -211,4 +211,5 @@ from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
 from keel.store.sql import tables_notifications as _notifications  # noqa: E402,F401
 from keel.store.sql import tables_playbooks as _playbooks  # noqa: E402,F401
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
+from keel.store.sql import tables_slo_budgets as _slo_budgets  # noqa: E402,F401
 from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402

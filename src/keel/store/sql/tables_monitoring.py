@@ -64,4 +64,6 @@ metric_points = Table(
     Column("recorded_at", UtcDateTime, nullable=False),
     # The series query: one model's check (and column) over time.
     Index("ix_metric_points_series", "model_id", "check", "column_name", "window_end"),
+    # /metrics: a monitor's newest window (monitors.last_window_end) in one indexed lookup.
+    Index("ix_metric_points_monitor_window", "monitor_id", "window_end"),
 )
