@@ -24,6 +24,7 @@ from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
+from keel.api.routers import value as value_routes
 from keel.services.backend import Backend
 
 
@@ -74,6 +75,7 @@ def create_app(backend: Backend) -> FastAPI:
         incidents_routes.router,
         notification_routes.router,
         playbook_routes.router,
+        value_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

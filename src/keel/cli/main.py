@@ -23,6 +23,7 @@ from keel.cli import (
     risk,
     server,
     telemetry,
+    value,
 )
 from keel.cli.usage import KeelGroup
 
@@ -91,3 +92,4 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.add_typer(value.value_app, name="value")

@@ -58,6 +58,7 @@ from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
 from keel.sdk.validation import validated
+from keel.sdk.value import ValueCalls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,6 +79,7 @@ class Client(
     TelemetryCalls,
     NotificationCalls,
     IncidentCalls,
+    ValueCalls,
     PlaybookCalls,
 ):
     """A connection to one Keel server.

@@ -26,6 +26,7 @@ from keel.services.scanning import ArtifactScanner
 from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
 from keel.services.telemetry_io import UploadLimits
+from keel.services.value import Value
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.audit_checkpoints import CheckpointFile, open_key
@@ -41,6 +42,7 @@ from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
+from keel.store.sql.value import SqlValueStore
 from keel.store.telemetry import TelemetryFiles
 
 
@@ -63,6 +65,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    value: Value
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -146,6 +149,9 @@ class Backend:
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
             ),
+            # Costs come from the costs service once it is wired in; until then ROI's cost is
+            # unknown.
+            value=Value(SqlValueStore(engine), registry, telemetry),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
