@@ -28,8 +28,7 @@ def test_bad_value_requests_are_refused_naming_the_field(
     client.put(
         f"/api/v1/models/{team_and_model}/value-model", json={"kind": "declared", "monthly": 7}
     )
-    kwargs = {} if body is None else {"json": body}
-    answer = client.request(method, f"/api/v1/models/{team_and_model}{path}", **kwargs)
+    answer = client.request(method, f"/api/v1/models/{team_and_model}{path}", json=body)
     assert answer.status_code == 422, answer.text
     assert field in str(answer.json()["error"]), answer.text
     kept = client.get(f"/api/v1/models/{team_and_model}/value-model").json()
