@@ -12,6 +12,7 @@ from keel.errors import NotReady
 from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
+from keel.services.delivery import Delivery
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -33,6 +34,7 @@ from keel.store.audit_checkpoints import CheckpointFile, open_key
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
+from keel.store.sql.delivery import SqlDeliveryStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -66,6 +68,7 @@ class Backend:
     retraining: Retraining
     playbooks: Playbooks
     value: Value
+    delivery: Delivery
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -152,6 +155,8 @@ class Backend:
             # Costs come from the costs service once it is wired in; until then ROI's cost is
             # unknown.
             value=Value(SqlValueStore(engine), registry, telemetry),
+            # Serving's finished canaries join here (a CanarySource) once serving exists.
+            delivery=Delivery(SqlDeliveryStore(engine), registry),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
