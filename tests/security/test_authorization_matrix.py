@@ -631,6 +631,7 @@ MATRIX: list[tuple[str, str, Request]] = [
         "read",
         _with_value_model("/api/v1/models/churn/roi?from=2026-10&to=2026-11"),
     ),
+    ("GET /api/v1/dora", "read", _json("GET", "/api/v1/dora?team=risk")),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}

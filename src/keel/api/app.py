@@ -15,6 +15,7 @@ from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.responses import install_error_responses
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
+from keel.api.routers import delivery as delivery_routes
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
@@ -76,6 +77,7 @@ def create_app(backend: Backend) -> FastAPI:
         notification_routes.router,
         playbook_routes.router,
         value_routes.router,
+        delivery_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

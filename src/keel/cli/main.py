@@ -10,6 +10,7 @@ import typer
 
 from keel.cli import (
     audit,
+    delivery,
     documents,
     evaluation,
     governance,
@@ -93,3 +94,4 @@ app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
 app.add_typer(value.value_app, name="value")
+app.command("dora")(delivery.dora)
