@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.maturity import MaturityScoring
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
@@ -69,6 +70,7 @@ class Backend:
     playbooks: Playbooks
     value: Value
     delivery: Delivery
+    maturity: MaturityScoring = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -157,6 +159,18 @@ class Backend:
             value=Value(SqlValueStore(engine), registry, telemetry),
             # Serving's finished canaries join here (a CanarySource) once serving exists.
             delivery=Delivery(SqlDeliveryStore(engine), registry),
+        )
+        backend.maturity = MaturityScoring(
+            SqlValueStore(engine),
+            registry,
+            governance,
+            backend.delivery,
+            monitoring,
+            alerts,
+            backend.playbooks,
+            retraining,
+            incidents,
+            telemetry,
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
