@@ -208,5 +208,5 @@ def test_bad_attestations_are_refused_and_write_nothing(backend: Backend) -> Non
                 by, criterion, comment, model=where.get("model"), team=where.get("team")
             )
         if field is not None:
-            assert refused.value.details["field"] == field  # type: ignore[attr-defined]
+            assert refused.value.details["field"] == field
     assert backend.audit.events(ADMIN, action="maturity.attest") == []
