@@ -632,6 +632,16 @@ MATRIX: list[tuple[str, str, Request]] = [
         _with_value_model("/api/v1/models/churn/roi?from=2026-10&to=2026-11"),
     ),
     ("GET /api/v1/dora", "read", _json("GET", "/api/v1/dora?team=risk")),
+    ("GET /api/v1/maturity", "read", _json("GET", "/api/v1/maturity?model=churn")),
+    (
+        "POST /api/v1/maturity/attestations",
+        "admin",
+        _json(
+            "POST",
+            "/api/v1/maturity/attestations",
+            lambda w: {"criterion": "ci_tests", "comment": "CI runs", "team": "risk"},
+        ),
+    ),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}

@@ -16,6 +16,7 @@ from keel.cli import (
     governance,
     identity,
     incidents,
+    maturity,
     monitoring,
     notifications,
     playbooks,
@@ -95,3 +96,4 @@ app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
 app.add_typer(value.value_app, name="value")
 app.command("dora")(delivery.dora)
+app.add_typer(maturity.maturity_app, name="maturity")

@@ -51,6 +51,7 @@ from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
 from keel.sdk.lineage import strip_credentials
+from keel.sdk.maturity import MaturityCalls
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
@@ -82,6 +83,7 @@ class Client(
     IncidentCalls,
     ValueCalls,
     DeliveryCalls,
+    MaturityCalls,
     PlaybookCalls,
 ):
     """A connection to one Keel server.

@@ -28,7 +28,7 @@ from keel.domain.maturity import (
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.playbooks import ActionKind, parse_playbook
-from keel.domain.registry import Model, ModelQuery, ModelVersion, RiskTier
+from keel.domain.registry import Model, ModelQuery, ModelVersion, RiskTier, Team
 from keel.errors import InvalidInput
 from keel.services.alerts import Alerts
 from keel.services.delivery import Delivery
@@ -202,6 +202,34 @@ class MaturityScoring:
             level("microsoft", by_id),
             tuple(s.subject for s in scores),
         )
+
+    def scores(self, *, model: str | None = None, team: str | None = None) -> list[MaturityScore]:
+        """The model's score, the team's, or (neither) every model's then every team's."""
+        if model is not None and team is not None:
+            raise InvalidInput(
+                "Ask for one model or one team, not both (or neither, for everything).",
+                {"field": "team"},
+            )
+        if model is not None:
+            return [self.score_model(model)]
+        if team is not None:
+            return [self.score_team(team)]
+        now = datetime.now(UTC)
+        teams = sorted(t.name for t in self._all_teams())
+        models = [m for t in teams for m in self._team_models(t)]
+        return [self.score_model(m.name, now=now) for m in models] + [
+            self.score_team(t, now=now) for t in teams
+        ]
+
+    def _all_teams(self) -> list[Team]:
+        found: list[Team] = []
+        cursor: str | None = None
+        while True:
+            page = self.registry.list_teams(cursor=cursor, limit=100)
+            found.extend(page.items)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
 
     def _team_models(self, team: str) -> list[Model]:
         found: list[Model] = []
