@@ -642,6 +642,7 @@ MATRIX: list[tuple[str, str, Request]] = [
             lambda w: {"criterion": "ci_tests", "comment": "CI runs", "team": "risk"},
         ),
     ),
+    ("GET /api/v1/report", "read", _json("GET", "/api/v1/report?month=2026-11&format=md")),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}

@@ -24,6 +24,7 @@ from keel.api.routers import maturity as maturity_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
+from keel.api.routers import report as report_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
 from keel.api.routers import value as value_routes
@@ -80,6 +81,7 @@ def create_app(backend: Backend) -> FastAPI:
         value_routes.router,
         delivery_routes.router,
         maturity_routes.router,
+        report_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

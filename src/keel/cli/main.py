@@ -21,6 +21,7 @@ from keel.cli import (
     notifications,
     playbooks,
     registry,
+    report,
     retraining,
     risk,
     server,
@@ -97,3 +98,4 @@ app.add_typer(retraining.retraining_app, name="retraining")
 app.add_typer(value.value_app, name="value")
 app.command("dora")(delivery.dora)
 app.add_typer(maturity.maturity_app, name="maturity")
+app.command("report")(report.report)

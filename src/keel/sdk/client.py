@@ -56,6 +56,7 @@ from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
 from keel.sdk.playbooks import PlaybookCalls
+from keel.sdk.report import ReportCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
@@ -84,6 +85,7 @@ class Client(
     ValueCalls,
     DeliveryCalls,
     MaturityCalls,
+    ReportCalls,
     PlaybookCalls,
 ):
     """A connection to one Keel server.

@@ -22,6 +22,7 @@ from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
 from keel.services.registry import Registry
+from keel.services.report import ExecutiveReports
 from keel.services.retraining import Retraining
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
@@ -71,6 +72,7 @@ class Backend:
     value: Value
     delivery: Delivery
     maturity: MaturityScoring = field(init=False)
+    reports: ExecutiveReports = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -171,6 +173,15 @@ class Backend:
             retraining,
             incidents,
             telemetry,
+        )
+        # Costs and budgets join through a CostFigures source once the costs service is wired.
+        backend.reports = ExecutiveReports(
+            registry,
+            incidents,
+            backend.value,
+            backend.delivery,
+            backend.maturity,
+            backend.compliance,
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)

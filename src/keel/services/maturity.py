@@ -166,7 +166,7 @@ class MaturityScoring:
     def score_team(self, team: str, *, now: datetime | None = None) -> MaturityScore:
         """The team's criteria (held by every model of it) and levels (its lowest model's)."""
         name = self.registry.store.get_team(check_name(team, "team")).name
-        scores = [self.score_model(m.name, now=now) for m in self._team_models(name)]
+        scores = [self.score_model(m.name, now=now) for m in self.team_models(name)]
         team_attested = self.store.attestations("team", name)
         results = []
         for index, criterion in enumerate(CRITERIA):
@@ -215,13 +215,13 @@ class MaturityScoring:
         if team is not None:
             return [self.score_team(team)]
         now = datetime.now(UTC)
-        teams = sorted(t.name for t in self._all_teams())
-        models = [m for t in teams for m in self._team_models(t)]
+        teams = sorted(t.name for t in self.all_teams())
+        models = [m for t in teams for m in self.team_models(t)]
         return [self.score_model(m.name, now=now) for m in models] + [
             self.score_team(t, now=now) for t in teams
         ]
 
-    def _all_teams(self) -> list[Team]:
+    def all_teams(self) -> list[Team]:
         found: list[Team] = []
         cursor: str | None = None
         while True:
@@ -231,7 +231,7 @@ class MaturityScoring:
                 return found
             cursor = page.next_cursor
 
-    def _team_models(self, team: str) -> list[Model]:
+    def team_models(self, team: str) -> list[Model]:
         found: list[Model] = []
         cursor: str | None = None
         while True:
