@@ -220,7 +220,8 @@ def _actions(
     for budget in costs.budgets:
         status = str(budget.get("status", budget.get("state", ""))).lower()
         if status in ("over", "exceeded", "over_budget"):
-            actions.append(f"Bring spend back under budget: {budget}")
+            shown = ", ".join(f"{k} {v}" for k, v in budget.items() if k != "status")
+            actions.append(f"Bring spend back under budget: {shown}")
     actions += [
         f"{r.model} returned {r.roi:.0%} in {r.month}: review its cost or its value model"
         for r in value

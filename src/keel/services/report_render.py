@@ -145,7 +145,9 @@ def _sections(r: MonthReport) -> list[_Section]:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Markdown passes raw HTML through: an incident title must stay text.
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(report: MonthReport) -> str:
