@@ -166,7 +166,11 @@ class MaturityScoring:
     def score_team(self, team: str, *, now: datetime | None = None) -> MaturityScore:
         """The team's criteria (held by every model of it) and levels (its lowest model's)."""
         name = self.registry.store.get_team(check_name(team, "team")).name
-        scores = [self.score_model(m.name, now=now) for m in self.team_models(name)]
+        return self._team_score(
+            name, [self.score_model(m.name, now=now) for m in self.team_models(name)]
+        )
+
+    def _team_score(self, name: str, scores: Sequence[MaturityScore]) -> MaturityScore:
         team_attested = self.store.attestations("team", name)
         results = []
         for index, criterion in enumerate(CRITERIA):
@@ -216,9 +220,11 @@ class MaturityScoring:
             return [self.score_team(team)]
         now = datetime.now(UTC)
         teams = sorted(t.name for t in self.all_teams())
-        models = [m for t in teams for m in self.team_models(t)]
-        return [self.score_model(m.name, now=now) for m in models] + [
-            self.score_team(t, now=now) for t in teams
+        per_team = {
+            t: [self.score_model(m.name, now=now) for m in self.team_models(t)] for t in teams
+        }
+        return [s for t in teams for s in per_team[t]] + [
+            self._team_score(t, per_team[t]) for t in teams
         ]
 
     def all_teams(self) -> list[Team]:

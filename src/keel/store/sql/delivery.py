@@ -47,9 +47,7 @@ class SqlDeliveryStore:
     def __repr__(self) -> str:
         return f"SqlDeliveryStore(backend={self._engine.dialect.name!r})"
 
-    def history(
-        self, *, model: str | None = None, team: str | None = None, until: datetime | None = None
-    ) -> DeliveryHistory:
+    def history(self, *, model: str | None = None, team: str | None = None) -> DeliveryHistory:
         """Promotions (rollbacks apart), rollbacks and incidents of the model, team or all."""
         with read_transaction(self._engine) as conn:
             promoted = conn.execute(
@@ -95,8 +93,6 @@ class SqlDeliveryStore:
         deployments, moved_back = [], []
         for row in promoted:
             at = codec.utc(row.promoted_at)
-            if until is not None and at >= until:
-                continue
             if row.rollback_id is None:
                 deployments.append(
                     Deployment(
@@ -130,6 +126,5 @@ class SqlDeliveryStore:
                 resolved_at=None if row.resolved_at is None else codec.utc(row.resolved_at),
             )
             for row in opened
-            if until is None or codec.utc(row.opened_at) < until
         ]
         return DeliveryHistory(tuple(deployments), tuple(moved_back), tuple(records))
