@@ -170,3 +170,30 @@ def test_a_bad_month_is_refused(backend: Backend) -> None:
     backend.value.set_value_model(ADMIN, "churn", MATRIX)
     with pytest.raises(InvalidInput, match="YYYY-MM"):
         backend.value.month("churn", "2026-13")
+
+
+def test_predictions_of_an_unlabelled_version_are_counted_but_not_valued(
+    backend: Backend,
+) -> None:
+    backend.value.set_value_model(ADMIN, "churn", MATRIX)
+    log(backend, [1, 0], [1, 0])  # version 1: 40 + 0 over 2 labelled predictions
+    backend.registry.register_version(
+        ADMIN, "churn", io.BytesIO(b"model 2"), "m.bin", VersionDraft(signature=SIGNATURE)
+    )
+    backend.telemetry.log_predictions(
+        ADMIN,
+        "churn",
+        2,
+        pa.table(
+            {
+                "prediction_id": ["v2-a", "v2-b", "v2-c"],
+                "ts": pa.array([T0] * 3, pa.timestamp("us", tz="UTC")),
+                "prediction": [1, 1, 0],
+                "income": [1.0] * 3,
+            }
+        ),
+    )
+    month = backend.value.month("churn", MONTH)
+    assert month.value is not None
+    assert (month.value.value, month.value.predictions, month.value.unpriced) == (40.0, 5, 3)
+    assert "3 predictions of versions with no labels yet are not valued" in month.note

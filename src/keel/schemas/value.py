@@ -49,6 +49,9 @@ class ValueEstimateOut(WireOut):
     high: float = Field(description="Upper end of the 95% interval.")
     predictions: int
     labelled: int
+    unpriced: int = Field(
+        default=0, description="Predictions of versions with no label yet, valued at nothing."
+    )
 
 
 class MonthRoiOut(WireOut):

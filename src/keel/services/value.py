@@ -54,7 +54,7 @@ class MonthRoi:
 
 
 def _empty(predictions: int = 0) -> ValueEstimate:
-    return ValueEstimate(0.0, 0.0, 0.0, predictions, 0)
+    return ValueEstimate(0.0, 0.0, 0.0, predictions, 0, unpriced=predictions)
 
 
 class Value:
@@ -147,6 +147,10 @@ class Value:
             realized = self._realized(value, start, end)
             if realized.predictions and not realized.labelled:
                 notes.append("no labels yet: value unknown")
+            elif realized.unpriced:
+                notes.append(
+                    f"{realized.unpriced} predictions of versions with no labels yet are not valued"
+                )
         cost: Decimal | None = None
         if self.costs is None:
             notes.append("cost unknown: no cost source is connected")

@@ -30,6 +30,8 @@ class ValueEstimate:
     high: float
     predictions: int
     labelled: int
+    # Predictions of versions with no label yet: counted, but priced at nothing.
+    unpriced: int = 0
 
     def plus(self, other: ValueEstimate) -> ValueEstimate:
         """The value of two independent windows or versions together (variances add)."""
@@ -41,6 +43,7 @@ class ValueEstimate:
             value + half,
             self.predictions + other.predictions,
             self.labelled + other.labelled,
+            self.unpriced + other.unpriced,
         )
 
 

@@ -50,6 +50,7 @@ def estimate_out(estimate: ValueEstimate) -> ValueEstimateOut:
         high=estimate.high,
         predictions=estimate.predictions,
         labelled=estimate.labelled,
+        unpriced=estimate.unpriced,
     )
 
 
