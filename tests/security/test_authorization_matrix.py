@@ -330,6 +330,14 @@ def _with_job(method: str, suffix: str, body: Any = None) -> Request:
     return build
 
 
+def _with_value_model(path: str) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        w.backend.value.set_value_model(ADMIN, "churn", {"kind": "declared", "monthly": 10})
+        return "GET", path, {}
+
+    return build
+
+
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
     ("GET /readyz", "public", _json("GET", "/readyz")),
@@ -666,6 +674,44 @@ MATRIX: list[tuple[str, str, Request]] = [
         "approve",
         _json("POST", "/api/v1/budgets/check?month=2026-10&as_of=2026-10-31"),
     ),
+    (
+        "PUT /api/v1/models/{name}/value-model",
+        "write",
+        _json(
+            "PUT",
+            "/api/v1/models/churn/value-model",
+            lambda w: {"kind": "declared", "monthly": 10},
+        ),
+    ),
+    (
+        "GET /api/v1/models/{name}/value-model",
+        "read",
+        _with_value_model("/api/v1/models/churn/value-model"),
+    ),
+    (
+        "GET /api/v1/models/{name}/value",
+        "read",
+        _with_value_model(
+            "/api/v1/models/churn/value?start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z"
+        ),
+    ),
+    (
+        "GET /api/v1/models/{name}/roi",
+        "read",
+        _with_value_model("/api/v1/models/churn/roi?from=2026-10&to=2026-11"),
+    ),
+    ("GET /api/v1/dora", "read", _json("GET", "/api/v1/dora?team=risk")),
+    ("GET /api/v1/maturity", "read", _json("GET", "/api/v1/maturity?model=churn")),
+    (
+        "POST /api/v1/maturity/attestations",
+        "admin",
+        _json(
+            "POST",
+            "/api/v1/maturity/attestations",
+            lambda w: {"criterion": "ci_tests", "comment": "CI runs", "team": "risk"},
+        ),
+    ),
+    ("GET /api/v1/report", "read", _json("GET", "/api/v1/report?month=2026-11&format=md")),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}

@@ -18,15 +18,19 @@ from keel.api.responses import install_error_responses
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
 from keel.api.routers import budgets as budget_routes
 from keel.api.routers import costs as cost_routes
+from keel.api.routers import delivery as delivery_routes
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
+from keel.api.routers import maturity as maturity_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
+from keel.api.routers import report as report_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
+from keel.api.routers import value as value_routes
 from keel.services.backend import Backend
 
 
@@ -80,6 +84,10 @@ def create_app(backend: Backend) -> FastAPI:
         playbook_routes.router,
         cost_routes.router,
         budget_routes.router,
+        value_routes.router,
+        delivery_routes.router,
+        maturity_routes.router,
+        report_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

@@ -11,20 +11,24 @@ import typer
 from keel.cli import (
     audit,
     costs,
+    delivery,
     documents,
     evaluation,
     governance,
     grafana,
     identity,
     incidents,
+    maturity,
     monitoring,
     notifications,
     playbooks,
     registry,
+    report,
     retraining,
     risk,
     server,
     telemetry,
+    value,
 )
 from keel.cli.usage import KeelGroup
 
@@ -97,3 +101,7 @@ app.add_typer(costs.costs_app, name="costs")
 app.add_typer(costs.budgets_app, name="budgets")
 app.command("gc")(costs.gc)
 app.add_typer(grafana.grafana_app, name="grafana")
+app.add_typer(value.value_app, name="value")
+app.command("dora")(delivery.dora)
+app.add_typer(maturity.maturity_app, name="maturity")
+app.command("report")(report.report)

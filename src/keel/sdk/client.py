@@ -46,19 +46,23 @@ from keel.sdk import artifacts
 from keel.sdk.artifacts import Progress
 from keel.sdk.costs import CostCalls
 from keel.sdk.credentials import discover_token
+from keel.sdk.delivery import DeliveryCalls
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
 from keel.sdk.lineage import strip_credentials
+from keel.sdk.maturity import MaturityCalls
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
 from keel.sdk.playbooks import PlaybookCalls
+from keel.sdk.report import ReportCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
 from keel.sdk.validation import validated
+from keel.sdk.value import ValueCalls
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +83,10 @@ class Client(
     TelemetryCalls,
     NotificationCalls,
     IncidentCalls,
+    ValueCalls,
+    DeliveryCalls,
+    MaturityCalls,
+    ReportCalls,
     PlaybookCalls,
     CostCalls,
 ):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -13,21 +13,25 @@ from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
 from keel.services.costs import CostService
+from keel.services.delivery import Delivery
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.maturity import MaturityScoring
 from keel.services.model_metrics import ModelMetricsSource
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
 from keel.services.registry import Registry
+from keel.services.report import ExecutiveReports
 from keel.services.retraining import Retraining
 from keel.services.risk import RiskClassification
 from keel.services.scanning import ArtifactScanner
 from keel.services.slos import Slos
 from keel.services.telemetry import Telemetry
 from keel.services.telemetry_io import UploadLimits
+from keel.services.value import Value
 from keel.store import migrate
 from keel.store.artifacts import ArtifactStore
 from keel.store.audit_checkpoints import CheckpointFile, open_key
@@ -35,6 +39,7 @@ from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
 from keel.store.sql.costs import SqlCostStore
+from keel.store.sql.delivery import SqlDeliveryStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -45,6 +50,7 @@ from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
+from keel.store.sql.value import SqlValueStore
 from keel.store.telemetry import TelemetryFiles
 
 
@@ -69,6 +75,10 @@ class Backend:
     playbooks: Playbooks
     costs: CostService
     model_metrics: ModelMetricsSource
+    value: Value
+    delivery: Delivery
+    maturity: MaturityScoring = field(init=False)
+    reports: ExecutiveReports = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -129,6 +139,12 @@ class Backend:
             settings.data_dir / "retraining",
             notifications,
         )
+        costs = CostService(
+            SqlCostStore(engine),
+            telemetry.files,
+            incidents=incidents,
+            notifications=notifications,
+        )
         backend = cls(
             settings=settings,
             engine=engine,
@@ -158,13 +174,32 @@ class Backend:
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
             ),
-            costs=CostService(
-                SqlCostStore(engine),
-                telemetry.files,
-                incidents=incidents,
-                notifications=notifications,
-            ),
+            costs=costs,
             model_metrics=ModelMetricsSource(model_metrics, telemetry),
+            value=Value(SqlValueStore(engine), registry, telemetry, costs=costs),
+            # Serving's finished canaries join here (a CanarySource) once serving exists.
+            delivery=Delivery(SqlDeliveryStore(engine), registry),
+        )
+        backend.maturity = MaturityScoring(
+            SqlValueStore(engine),
+            registry,
+            governance,
+            backend.delivery,
+            monitoring,
+            alerts,
+            backend.playbooks,
+            retraining,
+            incidents,
+            telemetry,
+        )
+        backend.reports = ExecutiveReports(
+            registry,
+            incidents,
+            backend.value,
+            backend.delivery,
+            backend.maturity,
+            backend.compliance,
+            costs=costs,
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)

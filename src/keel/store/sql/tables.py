@@ -213,3 +213,4 @@ from keel.store.sql import tables_playbooks as _playbooks  # noqa: E402,F401
 from keel.store.sql import tables_risk as _risk  # noqa: E402,F401
 from keel.store.sql import tables_slo_budgets as _slo_budgets  # noqa: E402,F401
 from keel.store.sql import tables_telemetry as tables_telemetry  # noqa: E402
+from keel.store.sql import tables_value as _value  # noqa: E402,F401
