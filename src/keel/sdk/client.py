@@ -54,6 +54,7 @@ from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
 from keel.sdk.playbooks import PlaybookCalls
+from keel.sdk.profiles import ProfileCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
 from keel.sdk.types import ModelVersion, NewToken
@@ -79,6 +80,7 @@ class Client(
     NotificationCalls,
     IncidentCalls,
     PlaybookCalls,
+    ProfileCalls,
 ):
     """A connection to one Keel server.
 

@@ -80,6 +80,8 @@ Batches = Iterator[pa.RecordBatch]
 class SparkMissing(KeelError):
     """PySpark (or Java) is not installed."""
 
+    code = "spark_unavailable"
+
 
 def _pyspark() -> Any:
     try:
@@ -123,7 +125,7 @@ def spark_session(master: str = "local[2]", app_name: str = "keel-profile") -> A
 
 def profile(
     df: Any,
-    reference: DatasetProfile | None = None,
+    reference: DatasetProfile | Mapping[str, Any] | None = None,
     *,
     kinds: Mapping[str, str] | None = None,
     bins: int = DEFAULT_BINS,
@@ -133,9 +135,12 @@ def profile(
 
     ``kinds`` maps columns to ``"numeric"`` or ``"categorical"``; by default, a reference profiles
     every number, timestamp, text and boolean column, and a window the reference's columns that
-    ``df`` has. The result equals `keel.stats.profile.build_reference` (or ``profile_like``) of
+    ``df`` has. ``reference`` may be a profile or its dict (``client.get_reference(...).profile``).
+    The result equals `keel.stats.profile.build_reference` (or ``profile_like``) of
     the same rows, as the server computes it from an upload.
     """
+    if isinstance(reference, Mapping):  # as the API returns it (ReferenceOut.profile)
+        reference = DatasetProfile.from_dict(reference)
     if reference is None and (bins < 1 or top_k < 1):
         raise InvalidInput(f"bins and top_k must be at least 1, got bins={bins}, top_k={top_k}")
     chosen = _kinds(df, reference, kinds)
