@@ -15,7 +15,6 @@ import pyarrow as pa
 import pytest
 
 from keel.errors import InvalidInput
-from keel.sdk import spark_quantiles
 from keel.sdk.spark import profile
 from keel.sdk.spark_columns import stats_columns
 from keel.services.telemetry_profiles import stats_columns as server_columns
@@ -122,19 +121,6 @@ def test_a_spark_window_equals_the_in_process_one_and_gives_the_same_drift_verdi
         ]
         for a, b in zip(mine.columns, theirs.columns, strict=True):
             assert math.isclose(a.value, b.value, rel_tol=1e-9, abs_tol=1e-12), a.column
-
-
-def test_deep_selection_when_the_wanted_values_are_too_many_to_collect(
-    spark: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With nothing collectable, selection descends all four 16-bit levels to the exact key."""
-    monkeypatch.setattr(spark_quantiles, "COLLECT_CAP", 0)
-    rng = np.random.default_rng(3)
-    values = np.concatenate([rng.normal(size=3000), np.full(500, 2.5), [-1e6, 1e6]])
-    table = pa.table({"x": values, "k": np.full(values.shape[0], 7.0)})
-    kinds = {"x": "numeric", "k": "numeric"}
-    local = build_reference(stats_columns(table, kinds), kinds, bins=7)
-    assert_same_profile(profile(_frame(spark, table), bins=7), local)
 
 
 def test_tiny_and_empty_data(spark: Any, local_reference: DatasetProfile) -> None:

@@ -75,6 +75,7 @@ _NUMERIC_TYPES = (
 _CATEGORICAL_TYPES = ("StringType", "BooleanType", "CharType", "VarcharType")
 
 Batches = Iterator[pa.RecordBatch]
+Scan = Callable[[Callable[[Batches], Batches]], list[dict[str, Any]]]
 
 
 class SparkMissing(KeelError):
@@ -264,7 +265,7 @@ def _reference_bins(df: Any, kinds: dict[str, str], bins: int, top_k: int) -> Da
             lo, hi, _ = quantile_positions(n, bins)
             selections[name] = Selection.of(n, [*lo.tolist(), *hi.tolist()])
             selections[name].narrow(counts[name])
-    _select(df, selections)
+    select_ranks(_spark_scan(df), selections)
     for name, kind in kinds.items():
         if kind == CATEGORICAL:
             columns[name] = CategoricalProfile(
@@ -337,24 +338,34 @@ def _top_categories(first: Any, top_k: int) -> dict[str, list[str]]:
     return {name: [c for _, c in sorted(found)] for name, found in top.items()}
 
 
-def _select(df: Any, selections: dict[str, Selection]) -> None:
-    """Narrow every column's wanted ranks to values, one scan per level (see spark_quantiles)."""
+def _spark_scan(df: Any) -> Scan:
+    def scan(per_partition: Callable[[Batches], Batches]) -> list[dict[str, Any]]:
+        return [r.asDict() for r in df.mapInArrow(per_partition, _SCAN_SCHEMA).collect()]
+
+    return scan
+
+
+def select_ranks(scan: Scan, selections: dict[str, Selection]) -> None:
+    """Narrow every column's wanted ranks to values, one scan per level (see spark_quantiles).
+
+    ``scan`` runs a per-partition function over every partition and returns the rows it yields.
+    """
     while any(not s.done for s in selections.values()):
         plan = {
             name: (s.depth, sorted(s.prefixes), s.collect_next())
             for name, s in selections.items()
             if not s.done
         }
-        rows = df.mapInArrow(_narrowing_pass(plan), _SCAN_SCHEMA).collect()
+        rows = scan(_narrowing_pass(plan))
         counts: dict[str, dict[tuple[int, int], int]] = {name: {} for name in plan}
         values: dict[str, dict[int, list[np.ndarray[Any, Any]]]] = {name: {} for name in plan}
         for r in rows:
-            if r.part == "hist":
-                key = (r.prefix, r.bucket)
-                counts[r.column][key] = counts[r.column].get(key, 0) + r.n
+            if r["part"] == "hist":
+                key = (r["prefix"], r["bucket"])
+                counts[r["column"]][key] = counts[r["column"]].get(key, 0) + r["n"]
             else:
-                chunk = np.frombuffer(r.data, dtype="<f8")
-                values[r.column].setdefault(r.prefix, []).append(chunk)
+                chunk = np.frombuffer(r["data"], dtype="<f8")
+                values[r["column"]].setdefault(r["prefix"], []).append(chunk)
         for name, (_, _, collect) in plan.items():
             if collect:
                 selections[name].pick({p: np.concatenate(v) for p, v in values[name].items()})
