@@ -39,7 +39,8 @@ def _edges(values: np.ndarray[Any, Any], bins: int, partitions: int) -> list[flo
         return [row for batch in out for row in batch.to_pylist()]
 
     select_ranks(scan, {"x": selection})
-    return quantile_edges(selection.at(lo), selection.at(hi), frac).tolist()
+    edges: list[float] = quantile_edges(selection.at(lo), selection.at(hi), frac).tolist()
+    return edges
 
 
 VALUES = {

@@ -78,11 +78,11 @@ def _check_whole_numbers(where: str, column: Mapping[str, Any]) -> None:
         if key in column and not _is_whole(column[key]):
             raise _bad(f"{where}.{key}", f"must be a whole number, got {column[key]!r}")
     counts = column.get("counts")
-    numeric_list = column["kind"] == "numeric" and isinstance(counts, list)
-    if numeric_list and not all(_is_whole(n) for n in counts):
+    listed: list[Any] = counts if isinstance(counts, list) else []
+    if column["kind"] == "numeric" and not all(_is_whole(n) for n in listed):
         raise _bad(f"{where}.counts", "must be whole numbers")
     if column["kind"] == "categorical":
-        pairs = counts if isinstance(counts, list) else []
+        pairs = listed
         good = [isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs]
         if not isinstance(counts, list) or not all(good) or not all(_is_whole(p[1]) for p in pairs):
             raise _bad(f"{where}.counts", 'must be a list of ["category", count] pairs')
