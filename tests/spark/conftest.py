@@ -24,12 +24,17 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
+def spark_ready() -> None:
+    """PySpark and Java are here (else skip, or fail under ``KEEL_REQUIRE_SPARK=1``)."""
     missing = _missing()
     if missing is not None:
         if os.environ.get("KEEL_REQUIRE_SPARK") == "1":
             pytest.fail(f"KEEL_REQUIRE_SPARK=1 but {missing}")
         pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def spark(spark_ready: None) -> Iterator[Any]:
     from keel.sdk.spark import spark_session
 
     session = spark_session("local[2]", "keel-tests")

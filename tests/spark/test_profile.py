@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -152,3 +153,12 @@ def test_bad_kinds_name_the_column_and_the_fix(spark: Any, reference_table: pa.T
         profile(df, kinds={"age": "ordinal"})
     with pytest.raises(InvalidInput, match="no number, timestamp, text or boolean column"):
         profile(df.select("ignored"))
+
+
+def test_an_unreadable_input_names_itself(spark: Any, tmp_path: Path) -> None:
+    from keel.cli.profiles import _read
+
+    with pytest.raises(InvalidInput, match=r"Cannot read --input '.*nope.parquet'"):
+        _read(spark, str(tmp_path / "nope.parquet"))
+    with pytest.raises(InvalidInput, match="Cannot read --input 'no_such_table'"):
+        _read(spark, "no_such_table")

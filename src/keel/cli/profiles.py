@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from keel.cli.output import emit_json, error_line
+from keel.cli.output import emit_json
 from keel.cli.registry import JsonFlag, connected
 from keel.errors import InvalidInput
 
@@ -33,15 +33,21 @@ class ProfileRole(StrEnum):
 def _hour(text: str | None, role: ProfileRole) -> datetime | None:
     if role is ProfileRole.reference:
         if text is not None:
-            raise InvalidInput("--at is for --as window only; a reference has no hour.")
+            raise typer.BadParameter(
+                "is for --as window only; a reference has no hour.", param_hint="'--at'"
+            )
         return None
     if text is None:
-        raise InvalidInput("--as window needs --at HOUR, e.g. --at 2026-05-01T13:00Z.")
+        raise typer.BadParameter(
+            "is needed with --as window: the window's hour, e.g. --at 2026-05-01T13:00Z.",
+            param_hint="'--at'",
+        )
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(
-            f"--at must be an ISO 8601 hour such as 2026-05-01T13:00Z; got {text!r}."
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 hour; give one such as 2026-05-01T13:00Z.",
+            param_hint="'--at'",
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
@@ -110,12 +116,7 @@ def build(
 
     Needs PySpark and Java 17+: pip install 'keel-mlops[spark]'.
     """
-    console = Console(stderr=True)
-    try:
-        hour = _hour(at, role)
-    except InvalidInput as exc:
-        console.print(error_line(exc), soft_wrap=True)
-        raise typer.Exit(2) from None
+    hour = _hour(at, role)
     with connected(ctx) as keel:
         found = keel.get_version(model, version)  # fails fast, before Spark starts
         reference = keel.reference_profile(model, version) if hour is not None else None
