@@ -114,7 +114,7 @@ def build(
     """Profile data on Spark and upload the profile: the version's reference for drift (exact
     quantile bins, as the server would compute them), or a window merged into one hour.
 
-    Needs PySpark and Java 17+: pip install 'keel-mlops[spark]'.
+    Needs PySpark and Java 17+: pip install 'keel-mlops\\[spark]'.
     """
     hour = _hour(at, role)
     with connected(ctx) as keel:
