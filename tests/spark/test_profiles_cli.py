@@ -82,7 +82,9 @@ def test_profiles_build_uploads_what_the_server_would_compute(
 
         no_hour = _keel(server, "profiles", "build", "--input", str(scored), *common,
                         "--as", "window")  # fmt: skip
-        assert no_hour.returncode == 1 and "'--at' is needed with --as window" in no_hour.stderr
+        assert (
+            no_hour.returncode == 1 and "--as window needs the window's UTC hour" in no_hour.stderr
+        )
 
         with Client(server.url, token=token) as keel:
             on_spark = keel.reference_profile("churn", 1)

@@ -34,12 +34,12 @@ def _hour(text: str | None, role: ProfileRole) -> datetime | None:
     if role is ProfileRole.reference:
         if text is not None:
             raise typer.BadParameter(
-                "is for --as window only; a reference has no hour.", param_hint="'--at'"
+                "a reference has no hour; --at is for --as window only.", param_hint="'--at'"
             )
         return None
     if text is None:
         raise typer.BadParameter(
-            "is needed with --as window: the window's hour, e.g. --at 2026-05-01T13:00Z.",
+            "--as window needs the window's UTC hour, e.g. --at 2026-05-01T13:00Z.",
             param_hint="'--at'",
         )
     try:
