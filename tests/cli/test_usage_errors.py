@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from tests.cli.conftest import Keel
 
+_PROFILE = ("profiles", "build", "--input", "x.parquet", "--model", "churn", "--version", "1")
+
 
 @pytest.mark.parametrize(
     ("args", "names"),
@@ -20,6 +22,9 @@ from tests.cli.conftest import Keel
         (("monitor", "delete", "one"), "'monitor_id'"),
         (("docs", "export", "churn", "--format", "pdf"), "'--format'"),
         (("no-such-command",), "no-such-command"),
+        ((*_PROFILE, "--as", "window"), "'--at'"),
+        ((*_PROFILE, "--as", "window", "--at", "noon"), "'--at'"),
+        ((*_PROFILE, "--at", "2026-05-01T13:00Z"), "'--at'"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_1(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
@@ -30,6 +31,7 @@ from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.tokens import hint, new_token
 from keel.server import build_app
 from keel.services.backend import Backend
+from keel.stats.profile import build_reference, profile_like
 
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 CALLERS = [
@@ -198,6 +200,20 @@ def _delete_budget(w: World) -> tuple[str, str, dict[str, Any]]:
     w.backend.registry.create_model(ADMIN, Model(name=name, team="risk", owner="ana"))
     budget = w.backend.costs.set_budget(ADMIN, "model", name, "100")
     return "DELETE", f"/api/v1/budgets/{budget.id}", {}
+def _put_reference_profile(w: World) -> tuple[str, str, dict[str, Any]]:
+    profile = build_reference({"x": np.array([1.0, 2.0])}, {"x": "numeric"}).to_dict()
+    path = f"/api/v1/models/churn/versions/{w.new_version()}/reference/profile"
+    return "PUT", path, {"json": {"profile": profile}}
+
+
+def _post_window_profile(w: World) -> tuple[str, str, dict[str, Any]]:
+    version = w.new_version()
+    reference = w.backend.telemetry.set_reference(
+        ADMIN, "churn", version, pa.table({"x": [1.0, 2.0]})
+    )
+    window = profile_like(reference, {"x": np.array([1.5])}).to_dict()
+    body = {"hour": "2026-05-01T13:00:00Z", "profile": window}
+    return "POST", f"/api/v1/models/churn/versions/{version}/window-profiles", {"json": body}
 
 
 def _revoke_own(w: World) -> tuple[str, str, dict[str, Any]]:
@@ -498,6 +514,16 @@ MATRIX: list[tuple[str, str, Request]] = [
     ),
     ("PUT /api/v1/models/{name}/versions/{version}/reference", "write", _set_reference),
     ("GET /api/v1/models/{name}/versions/{version}/reference", "read", _get_reference),
+    (
+        "PUT /api/v1/models/{name}/versions/{version}/reference/profile",
+        "write",
+        _put_reference_profile,
+    ),
+    (
+        "POST /api/v1/models/{name}/versions/{version}/window-profiles",
+        "write",
+        _post_window_profile,
+    ),
     (
         "GET /api/v1/models/{name}/telemetry-retention",
         "read",

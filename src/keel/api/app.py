@@ -27,6 +27,7 @@ from keel.api.routers import maturity as maturity_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
+from keel.api.routers import profiles as profile_routes
 from keel.api.routers import report as report_routes
 from keel.api.routers import risk as risk_routes
 from keel.api.routers import telemetry as telemetry_routes
@@ -78,6 +79,7 @@ def create_app(backend: Backend) -> FastAPI:
         governance_routes.router,
         evaluation_routes.router,
         telemetry_routes.router,
+        profile_routes.router,
         monitoring_routes.router,
         incidents_routes.router,
         notification_routes.router,

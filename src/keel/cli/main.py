@@ -22,6 +22,7 @@ from keel.cli import (
     monitoring,
     notifications,
     playbooks,
+    profiles,
     registry,
     report,
     retraining,
@@ -89,6 +90,7 @@ app.add_typer(risk.risk_app, name="risk")
 app.add_typer(documents.docs_app, name="docs")
 app.add_typer(monitoring.monitor_app, name="monitor")
 app.add_typer(telemetry.telemetry_app, name="telemetry")
+app.add_typer(profiles.profiles_app, name="profiles")
 app.add_typer(notifications.webhooks_app, name="webhooks")
 app.add_typer(notifications.slo_app, name="slo")
 app.add_typer(incidents.alerts_app, name="alerts")

@@ -57,6 +57,7 @@ from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
 from keel.sdk.notifications import NotificationCalls
 from keel.sdk.playbooks import PlaybookCalls
+from keel.sdk.profiles import ProfileCalls
 from keel.sdk.report import ReportCalls
 from keel.sdk.risk import RiskMixin
 from keel.sdk.telemetry import TelemetryCalls
@@ -89,6 +90,7 @@ class Client(
     ReportCalls,
     PlaybookCalls,
     CostCalls,
+    ProfileCalls,
 ):
     """A connection to one Keel server.
 

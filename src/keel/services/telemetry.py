@@ -39,6 +39,7 @@ from keel.domain.telemetry import (
     RetentionPolicy,
 )
 from keel.errors import Conflict, InvalidInput, NotReady
+from keel.services.profile_checks import check_reference, check_same_bins
 from keel.services.registry import Registry
 from keel.services.telemetry_counts import IngestCounters
 from keel.services.telemetry_io import UploadLimits, decode_table
@@ -71,6 +72,7 @@ LabelsHook = Callable[[str, list[str]], None]
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_RETENTION_DAYS = 36_500
 SYSTEM_ACTOR = "keel-worker"
+WINDOW_PROFILE = "window-profile"  # the batch kind of an uploaded window profile
 
 
 def _utc(moment: datetime) -> datetime:
@@ -281,6 +283,66 @@ class Telemetry:
         reference = build_reference(
             stats_columns(pa.table(columns), kinds), kinds, bins=bins, top_k=top_k
         )
+        self._install_reference(by, model, version, reference, source)
+        return reference
+
+    def set_reference_profile(
+        self, by: Principal, model: str, version: int, reference: DatasetProfile, *, source: str
+    ) -> DatasetProfile:
+        """Store a reference profiled elsewhere (``keel profiles build --engine spark``), once it
+        passes `check_reference`; window profiles are rebuilt on its bins from the raw files.
+        Window profiles uploaded without raw rows cannot be recounted and are dropped."""
+        self.authorize_write(by, model)
+        check_reference(reference, self.registry.get_version(model, version).signature)
+        self._install_reference(by, model, version, reference, source)
+        return reference
+
+    def add_window_profile(
+        self,
+        by: Principal,
+        model: str,
+        version: int,
+        hour: datetime,
+        profile: DatasetProfile,
+        *,
+        batch_id: str | None = None,
+    ) -> IngestReceipt:
+        """Merge a window profiled elsewhere into ``hour``'s profile, as if its rows had been
+        ingested then (no raw rows are stored). Sending the same ``batch_id`` again adds nothing."""
+        self.authorize_write(by, model)
+        batch = _batch_id(batch_id)
+        hour = _utc(hour)
+        if hour != hour_of(hour):
+            raise InvalidInput(
+                f"hour must be a whole UTC hour, like {hour_of(hour).isoformat()}; got "
+                f"{hour.isoformat()}.",
+                {"field": "hour"},
+            )
+        with self.store.ingest(model, version) as tx:
+            seen = tx.seen(batch)
+            if seen is not None:
+                if seen.kind != WINDOW_PROFILE:
+                    raise Conflict(
+                        f"Batch id {batch!r} was already used for {seen.kind}; give each "
+                        "upload its own id.",
+                        {"field": "batch_id", "batch_id": batch},
+                    )
+                return _receipt(seen)
+            stored = self._profile(tx.reference())
+            if stored is None:
+                raise Conflict(
+                    f"Version {version} of {model!r} has no reference profile: set one first "
+                    f"(`keel profiles build --as reference`), then profile windows on its bins.",
+                    {"model": model, "version": version},
+                )
+            check_same_bins(profile, stored)
+            tx.add_to_window(hour, profile.rows, profile.to_json(), _merge_json)
+            tx.record_batch(batch, WINDOW_PROFILE, version, profile.rows, [])
+        return IngestReceipt(batch, profile.rows, ())
+
+    def _install_reference(
+        self, by: Principal, model: str, version: int, reference: DatasetProfile, source: str
+    ) -> None:
         with self.store.ingest(model, version) as tx:
             windows: dict[datetime, tuple[int, str | None]] = {}
             for path in self.files.prediction_files(model, version):
@@ -304,7 +366,6 @@ class Telemetry:
                 version=version,
                 windows=windows,
             )
-        return reference
 
     @staticmethod
     def _profile(stored: object) -> DatasetProfile | None:

@@ -496,9 +496,9 @@ def build_reference(
 
     def one(name: str) -> ColumnProfile:
         if kinds[name] == "numeric":
-            values = _finite_sorted(name, columns[name])
+            values = finite_sorted(name, columns[name])
             return _numeric_profile(values, rows, _quantile_edges(values, bins))
-        counts, nulls = _category_counts(columns[name])
+        counts, nulls = category_counts(columns[name])
         top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
         return _categorical_profile(counts, nulls, [k for k, _ in top])
 
@@ -547,8 +547,8 @@ def profile_like(reference: DatasetProfile, columns: Mapping[str, Column]) -> Da
     def one(name: str) -> ColumnProfile:
         ref = reference.columns[name]
         if isinstance(ref, NumericProfile):
-            return _numeric_profile(_finite_sorted(name, present[name]), rows, ref.edges)
-        counts, nulls = _category_counts(present[name])
+            return _numeric_profile(finite_sorted(name, present[name]), rows, ref.edges)
+        counts, nulls = category_counts(present[name])
         return _categorical_profile(counts, nulls, ref.categories, seen_by=ref)
 
     return DatasetProfile(rows=rows, columns=_per_column(list(present), rows, one))
@@ -605,7 +605,7 @@ def _row_count(columns: Mapping[str, Column]) -> int:
     return distinct.pop() if distinct else 0
 
 
-def _finite_sorted(name: str, data: Column) -> FloatArray:
+def finite_sorted(name: str, data: Column) -> FloatArray:
     """The column's non-null values as sorted float64 (NaN, None and ±inf dropped)."""
     if isinstance(data, CategoricalCodes):
         raise InvalidInput(f"column {name!r} is numeric; pass its values, not categorical codes")
@@ -628,25 +628,46 @@ def _finite_sorted(name: str, data: Column) -> FloatArray:
     return np.sort(values)
 
 
+def quantile_positions(n: int, bins: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """The ranks (0-based, in sorted order) that the quantile edges of ``n`` values
+    interpolate between (``bins`` equal-frequency steps and ``TAIL_QUANTILES``), and the weight
+    of the upper one: edge ``j`` is ``v[lo[j]] + (v[hi[j]] - v[lo[j]]) * frac[j]``
+    (``np.quantile``'s linear method).
+
+    An engine that cannot sort the whole column (Spark) finds just these order statistics.
+
+    >>> [np.round(a, 2).tolist() for a in quantile_positions(5, 2)]
+    [[0, 0, 2, 3, 4], [1, 1, 3, 4, 4], [0.0, 0.04, 0.0, 0.96, 0.0]]
+    """
+    pos = np.union1d(np.linspace(0.0, 1.0, bins + 1), TAIL_QUANTILES) * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    return lo, hi, pos - lo
+
+
+def quantile_edges(lower: FloatArray, upper: FloatArray, frac: FloatArray) -> FloatArray:
+    """Bin edges from the order statistics at :func:`quantile_positions` (``lower`` at the
+    ``lo`` ranks, ``upper`` at the ``hi`` ranks), deduplicated; a constant column gets one
+    closed bin ``[c, c]``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        edges = lower + (upper - lower) * frac
+    if not np.isfinite(edges).all():  # the gap overflowed (values near the largest double)
+        edges = lower * (1 - frac) + upper * frac
+    edges[0], edges[-1] = lower[0], upper[-1]
+    edges = np.unique(edges)
+    if edges.shape[0] == 1:  # a constant column: one closed bin [c, c]
+        edges = np.array([edges[0], edges[0]])
+    return edges
+
+
 def _quantile_edges(sorted_values: FloatArray, bins: int) -> FloatArray:
     """Quantile edges (linear interpolation, as ``np.quantile``) at ``bins`` equal-frequency
     steps and at ``TAIL_QUANTILES``, deduplicated."""
     n = sorted_values.shape[0]
     if n == 0:
         return np.empty(0, dtype=np.float64)
-    pos = np.union1d(np.linspace(0.0, 1.0, bins + 1), TAIL_QUANTILES) * (n - 1)
-    lo = np.floor(pos).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    frac = pos - lo
-    with np.errstate(over="ignore", invalid="ignore"):
-        edges = sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
-    if not np.isfinite(edges).all():  # the gap overflowed (values near the largest double)
-        edges = sorted_values[lo] * (1 - frac) + sorted_values[hi] * frac
-    edges[0], edges[-1] = sorted_values[0], sorted_values[-1]
-    edges = np.unique(edges)
-    if edges.shape[0] == 1:  # a constant column: one closed bin [c, c]
-        edges = np.array([edges[0], edges[0]])
-    return edges
+    lo, hi, frac = quantile_positions(n, bins)
+    return quantile_edges(sorted_values[lo], sorted_values[hi], frac)
 
 
 def _numeric_profile(sorted_values: FloatArray, rows: int, edges: FloatArray) -> NumericProfile:
@@ -729,7 +750,7 @@ def _categorical_profile(
     return profile
 
 
-def _category_counts(data: Column) -> tuple[dict[str, int], int]:
+def category_counts(data: Column) -> tuple[dict[str, int], int]:
     """Count each distinct non-null value (as ``str``) and the nulls of a categorical column."""
     if isinstance(data, CategoricalCodes):
         codes = np.asarray(data.codes)
