@@ -200,6 +200,8 @@ def _delete_budget(w: World) -> tuple[str, str, dict[str, Any]]:
     w.backend.registry.create_model(ADMIN, Model(name=name, team="risk", owner="ana"))
     budget = w.backend.costs.set_budget(ADMIN, "model", name, "100")
     return "DELETE", f"/api/v1/budgets/{budget.id}", {}
+
+
 def _put_reference_profile(w: World) -> tuple[str, str, dict[str, Any]]:
     profile = build_reference({"x": np.array([1.0, 2.0])}, {"x": "numeric"}).to_dict()
     path = f"/api/v1/models/churn/versions/{w.new_version()}/reference/profile"

@@ -171,3 +171,19 @@ def test_low_cardinality_and_chunked_references_skip_the_test() -> None:
     window = profile_like(chunked, {"c": np.array(["new"] * 100)}).columns["c"]
     assert isinstance(window, CategoricalProfile)
     assert np.isnan(new_categories(column, window).share)
+
+
+def test_merging_many_windows_at_once_keeps_their_unseen_counts() -> None:
+    """`merge_all` (how stored hourly windows are combined) agrees with pairwise `merge`."""
+    from keel.stats.profile import merge_all
+
+    rng = np.random.default_rng(29)
+    levels, p = zipf_levels(500)
+    ref = build_reference({"c": rng.choice(levels, 2000, p=p)}, {"c": "categorical"})
+    hours = [profile_like(ref, {"c": np.array(["c1", f"new-{i}", "c3"])}) for i in range(4)]
+    merged = merge_all(hours)
+    assert merged is not None
+    column = merged.columns["c"]
+    assert isinstance(column, CategoricalProfile) and column.unseen == 4
+    pairwise = hours[0].merge(hours[1]).merge(hours[2]).merge(hours[3]).columns["c"]
+    assert column.to_dict() == pairwise.to_dict()

@@ -409,11 +409,19 @@ def _merge_categorical(parts: Sequence[CategoricalProfile]) -> CategoricalProfil
             "profile both with profile_like() against the same reference"
         )
     totals = np.sum(np.stack([p.frequencies() for p in parts]), axis=0).tolist()
+    # As CategoricalProfile.merge: a seen set survives only when every part has the same one,
+    # and unseen counts add up only when every part counted them.
+    seen = parts[0].seen if all(p.seen == parts[0].seen for p in parts[1:]) else None
+    unseen = [p.unseen for p in parts]
     return CategoricalProfile(
         counts=dict(zip(keys, totals[:-1], strict=True)),
         count=sum(p.count for p in parts),
         null_count=sum(p.null_count for p in parts),
         other=int(totals[-1]),
+        seen=seen,
+        singletons=parts[0].singletons if seen is not None else 0,
+        doubletons=parts[0].doubletons if seen is not None else 0,
+        unseen=None if any(u is None for u in unseen) else sum(u for u in unseen if u is not None),
     )
 
 
@@ -573,7 +581,12 @@ def empty_like(reference: DatasetProfile) -> DatasetProfile:
             )
         else:
             columns[name] = CategoricalProfile(
-                counts=dict.fromkeys(ref.counts, 0), count=0, null_count=0, other=0
+                counts=dict.fromkeys(ref.counts, 0),
+                count=0,
+                null_count=0,
+                other=0,
+                # Against a reference that kept its seen categories, none of no rows is unseen.
+                unseen=None if ref.seen is None else 0,
             )
     return DatasetProfile(rows=0, columns=columns)
 
