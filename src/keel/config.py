@@ -19,6 +19,8 @@ Precedence: explicit argument > environment variable > default.
 | checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
 | rows per bulk upload | ``KEEL_MAX_UPLOAD_ROWS``   | 10,000,000 (decoded, any format) |
 | decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
+| MLflow server trusted | ``KEEL_MLFLOW_TRACKING_URI`` | none (runs:/, models:/ refused) |
+| local MLflow sources | ``KEEL_MLFLOW_LOCAL_ROOTS`` | none (directories, ``:``-separated) |
 """
 
 from __future__ import annotations
@@ -143,6 +145,10 @@ class Settings:
 
     max_upload_rows: int = DEFAULT_MAX_UPLOAD_ROWS
     max_upload_decompressed_bytes: int = DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+    # The MLflow tracking server whose runs and artifacts Keel fetches model sources from.
+    mlflow_tracking_uri: str | None = None
+    # Directories below which an MLflow `source` may be a path on the Keel server.
+    mlflow_local_roots: tuple[Path, ...] = ()
 
     @property
     def telemetry_path(self) -> Path:
@@ -200,5 +206,11 @@ class Settings:
             ),
             max_upload_decompressed_bytes=_int_env(
                 env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+            ),
+            mlflow_tracking_uri=env.get("KEEL_MLFLOW_TRACKING_URI") or None,
+            mlflow_local_roots=tuple(
+                Path(p).expanduser().resolve()
+                for p in (env.get("KEEL_MLFLOW_LOCAL_ROOTS") or "").split(os.pathsep)
+                if p
             ),
         )

@@ -19,6 +19,7 @@ from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
+from keel.api.routers import mlflow_registry as mlflow_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
@@ -74,6 +75,7 @@ def create_app(backend: Backend) -> FastAPI:
         incidents_routes.router,
         notification_routes.router,
         playbook_routes.router,
+        mlflow_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

@@ -16,6 +16,7 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.mlflow_compat import MlflowRegistry, ModelSources
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
@@ -36,6 +37,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.mlflow import SqlMlflowStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
@@ -63,6 +65,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    mlflow: MlflowRegistry
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -145,6 +148,20 @@ class Backend:
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
+            ),
+            mlflow=MlflowRegistry(
+                SqlMlflowStore(engine),
+                registry,
+                governance,
+                ModelSources(
+                    settings.mlflow_tracking_uri,
+                    max_bytes=settings.max_artifact_bytes,
+                    storage_options={"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+                    if settings.s3_endpoint_url
+                    else {},
+                    local_roots=settings.mlflow_local_roots,
+                ),
+                settings.data_dir / "mlflow-sources",
             ),
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
