@@ -1,6 +1,6 @@
 """MLflow's registry search filters: ``clause AND clause ...`` over names, tags and run ids.
 
-A clause is ``<field> <op> <value>``: ``name``, ``tags.<key>`` (or ``tags.`key```),
+A clause is ``<field> <op> <value>``: ``name``, ``tags.<key>`` (or ``tag.`key```),
 ``run_id``, ``source_path`` and ``version_number`` with ``=``, ``!=``, ``LIKE``, ``ILIKE``
 (``%`` and ``_`` wildcards), ``IN (...)``, and ``<``/``>``/``<=``/``>=`` for version numbers.
 MLflow's own stores accept the same subset for registered models and versions; anything else
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from keel.errors import InvalidInput
 
-_FIELD = r"(?P<field>tags\.`[^`]+`|tags\.\"[^\"]+\"|tags\.[\w.\-]+|[a-z_]+)"
+_FIELD = r"(?P<field>tags?\.`[^`]+`|tags?\.\"[^\"]+\"|tags?\.[\w.\-]+|[a-z_]+)"
 _OP = r"(?P<op>!=|<=|>=|=|<|>|\bNOT\s+ILIKE\b|\bNOT\s+LIKE\b|\bILIKE\b|\bLIKE\b|\bIN\b)"
 _STRING = r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\""
 _VALUE = rf"(?P<value>{_STRING}|\((?:\s*(?:{_STRING})\s*,?)+\)|-?\d+)"
@@ -96,8 +96,8 @@ def parse_filter(text: str | None, fields: frozenset[str] = frozenset()) -> list
         field = found.group("field")
         op = " ".join(found.group("op").upper().split())
         value_text = found.group("value")
-        if field.lower().startswith("tags."):
-            key = field[5:]
+        if field.lower().startswith(("tags.", "tag.")):
+            key = field.split(".", 1)[1]
             if key[:1] in '`"':
                 key = key[1:-1]
             field = f"tags.{key}"
