@@ -100,6 +100,8 @@ def _declare(app: FastAPI, document: dict[str, Any]) -> None:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            if isinstance(route, MlflowRoute):
+                responses.pop("422", None)  # FastAPI's; MLflow answers invalid input with 400
             for status in error_statuses(route, method):
                 responses[str(status)] = {
                     "description": _DESCRIPTIONS[status],
