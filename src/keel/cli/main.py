@@ -14,6 +14,7 @@ from keel.cli import (
     evaluation,
     governance,
     identity,
+    imports,
     incidents,
     monitoring,
     notifications,
@@ -91,3 +92,4 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.add_typer(imports.import_app, name="import")
