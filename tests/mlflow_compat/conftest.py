@@ -102,6 +102,10 @@ class LoggedRun:
     params: dict[str, str]
     metrics: dict[str, float]
 
+    @property
+    def model_id(self) -> str:
+        return self.model_uri.rsplit("/", 1)[-1]
+
 
 def log_model(tracking_uri: str, *, c: float = 1.0, commit: str = "0" * 40) -> LoggedRun:
     """Train and log a scikit-learn model with the real MLflow client, as training code does."""

@@ -195,7 +195,12 @@ class MlflowImport:
                     {"name": name, "key": key, "value": value},
                 )
         imported: set[int] = set()
+        # Search results may omit a version's aliases; the model lists them all.
+        held: dict[str, list[str]] = {}
+        for entry in model.get("aliases", []):
+            held.setdefault(str(entry["version"]), []).append(entry["alias"])
         for version in self.source.versions(name):
+            version = {**version, "aliases": held.get(str(version["version"]), [])}
             if self._version(name, version):
                 imported.add(int(version["version"]))
         self._aliases(name, model, imported)
