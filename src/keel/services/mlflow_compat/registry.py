@@ -416,6 +416,7 @@ class MlflowRegistry:
     ) -> ModelView:
         if not name:
             raise InvalidInput("The 'name' field is required.", {"field": "name"})
+        check_name(name, "name")
         for key, value in tags.items():
             _check_tag(key, value)
         try:
