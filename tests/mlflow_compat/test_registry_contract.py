@@ -168,5 +168,7 @@ def test_errors_come_back_in_mlflows_shape(
 
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "keel_" + "x" * 43)
     with pytest.raises(RestException) as unauthenticated:
-        MlflowClient(registry_uri=keel.url).get_registered_model("errors")
+        MlflowClient(tracking_uri=tracking.url, registry_uri=keel.url).get_registered_model(
+            "errors"
+        )
     assert _code(unauthenticated) == "UNAUTHENTICATED"
