@@ -20,6 +20,8 @@ Precedence: explicit argument > environment variable > default.
 | checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
 | rows per bulk upload | ``KEEL_MAX_UPLOAD_ROWS``   | 10,000,000 (decoded, any format) |
 | decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
+| MLflow server trusted | ``KEEL_MLFLOW_TRACKING_URI`` | none (runs:/, models:/ refused) |
+| local MLflow sources | ``KEEL_MLFLOW_LOCAL_ROOTS`` | none (directories, ``:``-separated) |
 """
 
 from __future__ import annotations
@@ -157,6 +159,11 @@ class Settings:
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint_url}}
         return {}
 
+    # The MLflow tracking server whose runs and artifacts Keel fetches model sources from.
+    mlflow_tracking_uri: str | None = None
+    # Directories below which an MLflow `source` may be a path on the Keel server.
+    mlflow_local_roots: tuple[Path, ...] = ()
+
     @property
     def telemetry_path(self) -> Path:
         """Where raw predictions and labels are kept as Parquet partitions."""
@@ -215,6 +222,12 @@ class Settings:
                 env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
             ),
             telemetry_url=_telemetry_url(env),
+            mlflow_tracking_uri=env.get("KEEL_MLFLOW_TRACKING_URI") or None,
+            mlflow_local_roots=tuple(
+                Path(p).expanduser().resolve()
+                for p in (env.get("KEEL_MLFLOW_LOCAL_ROOTS") or "").split(os.pathsep)
+                if p
+            ),
         )
 
 

@@ -742,6 +742,200 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/report", "read", _json("GET", "/api/v1/report?month=2026-11&format=md")),
 ]
 
+
+# -- the MLflow-compatible registry API (issue 15) --------------------------------------------
+_MLFLOW = "/api/2.0/mlflow"
+
+
+def _mlflow_fresh_model(w: World) -> str:
+    name = w.unique("mlflow")
+    w.backend.registry.create_model(ADMIN, Model(name=name, team="risk", owner="ana"))
+    return name
+
+
+def _mlflow_json(method: str, path: str, body: Callable[[World], Any]) -> Request:
+    return lambda w: (method, _MLFLOW + path, {"json": body(w)})
+
+
+def _mlflow_query(path: str, query: Callable[[World], dict[str, Any]]) -> Request:
+    return lambda w: ("GET", _MLFLOW + path, {"params": query(w)})
+
+
+def _mlflow_alias(w: World) -> dict[str, Any]:
+    w.backend.registry.set_alias(ADMIN, "churn", "doomed", w.new_version())
+    return {"name": "churn", "alias": "doomed"}
+
+
+def _mlflow_version_tag(w: World) -> dict[str, Any]:
+    version = w.new_version()
+    w.backend.mlflow.set_model_version_tag(ADMIN, "churn", version, "k", "v")
+    return {"name": "churn", "version": str(version), "key": "k"}
+
+
+def _mlflow_model_tag(w: World) -> dict[str, Any]:
+    w.backend.mlflow.set_registered_model_tag(ADMIN, "churn", "k", "v")
+    return {"name": "churn", "key": "k"}
+
+
+MLFLOW_MATRIX: list[tuple[str, str, Request]] = [
+    (
+        "POST /api/2.0/mlflow/registered-models/create",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/registered-models/create",
+            lambda w: {"name": w.unique("m"), "tags": [{"key": "keel.team", "value": "risk"}]},
+        ),
+    ),
+    (
+        "GET /api/2.0/mlflow/registered-models/get",
+        "read",
+        _mlflow_query("/registered-models/get", lambda w: {"name": "churn"}),
+    ),
+    (
+        "GET /api/2.0/mlflow/registered-models/search",
+        "read",
+        _mlflow_query("/registered-models/search", lambda w: {"max_results": 5}),
+    ),
+    (
+        "PATCH /api/2.0/mlflow/registered-models/update",
+        "write",
+        _mlflow_json(
+            "PATCH", "/registered-models/update", lambda w: {"name": "churn", "description": "d"}
+        ),
+    ),
+    (
+        "POST /api/2.0/mlflow/registered-models/rename",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/registered-models/rename",
+            lambda w: {"name": _mlflow_fresh_model(w), "new_name": w.unique("renamed")},
+        ),
+    ),
+    (
+        "DELETE /api/2.0/mlflow/registered-models/delete",
+        "write",
+        _mlflow_json(
+            "DELETE", "/registered-models/delete", lambda w: {"name": _mlflow_fresh_model(w)}
+        ),
+    ),
+    (
+        "POST /api/2.0/mlflow/registered-models/set-tag",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/registered-models/set-tag",
+            lambda w: {"name": "churn", "key": "k", "value": "v"},
+        ),
+    ),
+    (
+        "DELETE /api/2.0/mlflow/registered-models/delete-tag",
+        "write",
+        _mlflow_json("DELETE", "/registered-models/delete-tag", _mlflow_model_tag),
+    ),
+    (
+        "POST /api/2.0/mlflow/registered-models/get-latest-versions",
+        "read",
+        _mlflow_json("POST", "/registered-models/get-latest-versions", lambda w: {"name": "churn"}),
+    ),
+    (
+        "GET /api/2.0/mlflow/registered-models/get-latest-versions",
+        "read",
+        _mlflow_query("/registered-models/get-latest-versions", lambda w: {"name": "churn"}),
+    ),
+    (
+        "POST /api/2.0/mlflow/registered-models/alias",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/registered-models/alias",
+            lambda w: {"name": "churn", "alias": "champion", "version": str(w.new_version())},
+        ),
+    ),
+    (
+        "DELETE /api/2.0/mlflow/registered-models/alias",
+        "write",
+        _mlflow_json("DELETE", "/registered-models/alias", _mlflow_alias),
+    ),
+    (
+        "GET /api/2.0/mlflow/registered-models/alias",
+        "read",
+        _mlflow_query("/registered-models/alias", _mlflow_alias),
+    ),
+    (  # models:/<name>/<version> names a version in this registry: no MLflow server needed
+        "POST /api/2.0/mlflow/model-versions/create",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/model-versions/create",
+            lambda w: {"name": "churn", "source": f"models:/churn/{w.new_version()}"},
+        ),
+    ),
+    (
+        "GET /api/2.0/mlflow/model-versions/get",
+        "read",
+        _mlflow_query(
+            "/model-versions/get", lambda w: {"name": "churn", "version": w.new_version()}
+        ),
+    ),
+    (
+        "GET /api/2.0/mlflow/model-versions/search",
+        "read",
+        _mlflow_query("/model-versions/search", lambda w: {"filter": "name = 'churn'"}),
+    ),
+    (
+        "GET /api/2.0/mlflow/model-versions/get-download-uri",
+        "read",
+        _mlflow_query(
+            "/model-versions/get-download-uri",
+            lambda w: {"name": "churn", "version": w.new_version()},
+        ),
+    ),
+    (
+        "PATCH /api/2.0/mlflow/model-versions/update",
+        "write",
+        _mlflow_json(
+            "PATCH",
+            "/model-versions/update",
+            lambda w: {"name": "churn", "version": str(w.new_version()), "description": "d"},
+        ),
+    ),
+    (
+        "DELETE /api/2.0/mlflow/model-versions/delete",
+        "write",
+        _mlflow_json(
+            "DELETE",
+            "/model-versions/delete",
+            lambda w: {"name": "churn", "version": str(w.new_version())},
+        ),
+    ),
+    (
+        "POST /api/2.0/mlflow/model-versions/set-tag",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/model-versions/set-tag",
+            lambda w: {"name": "churn", "version": str(w.new_version()), "key": "k", "value": "v"},
+        ),
+    ),
+    (
+        "DELETE /api/2.0/mlflow/model-versions/delete-tag",
+        "write",
+        _mlflow_json("DELETE", "/model-versions/delete-tag", _mlflow_version_tag),
+    ),
+    (
+        "POST /api/2.0/mlflow/model-versions/transition-stage",
+        "write",
+        _mlflow_json(
+            "POST",
+            "/model-versions/transition-stage",
+            lambda w: {"name": "churn", "version": str(w.new_version()), "stage": "Staging"},
+        ),
+    ),
+]
+MATRIX += MLFLOW_MATRIX
+
 INVALID = {"no_token", "garbage", "expired", "revoked"}
 ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "admin"}
 READERS_OF_RISK = {"viewer", "contributor", "approver", "admin"}

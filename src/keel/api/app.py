@@ -24,6 +24,7 @@ from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
 from keel.api.routers import maturity as maturity_routes
+from keel.api.routers import mlflow_registry as mlflow_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
@@ -90,6 +91,7 @@ def create_app(backend: Backend) -> FastAPI:
         delivery_routes.router,
         maturity_routes.router,
         report_routes.router,
+        mlflow_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

@@ -6,7 +6,8 @@ Derived from the route itself, so a new route is documented without anyone remem
 - 404 where the path names something (a model, a version, an incident...), or a body may;
 - 409 where a request changes state (a duplicate name, a lifecycle rule);
 - 400 (body not UTF-8), 413 (over the size limit), 415 (wrong media type) where there is a body;
-- 422 (Keel's envelope, replacing FastAPI's own schema) where there is any input to validate.
+- 422 (Keel's envelope, replacing FastAPI's own schema) where there is any input to validate;
+- on the MLflow-compatible routes, MLflow's statuses instead: 400 for invalid input and conflicts.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from keel.api.deps import Requires
+from keel.api.mlflow_wire import MlflowRoute
 from keel.domain.permissions import Permission
 from keel.schemas.errors import ErrorDetail, ErrorOut
 
 _REF = {"$ref": "#/components/schemas/ErrorOut"}
 _DESCRIPTIONS = {
-    400: "The body could not be read (not UTF-8, malformed multipart).",
+    400: (
+        "The body could not be read (not UTF-8, malformed multipart); on the MLflow routes, "
+        "MLflow's INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS or INVALID_STATE."
+    ),
     401: "No valid API token.",
     403: "The token's user lacks the role this route needs.",
     404: "Something named in the request does not exist.",
@@ -61,6 +66,8 @@ def error_statuses(route: APIRoute, method: str) -> list[int]:
         statuses |= {400, 413, 415}
     if has_input:
         statuses.add(422)
+    if isinstance(route, MlflowRoute):  # MLflow's codes: invalid, existing, invalid state
+        statuses = (statuses - {409, 422}) | {400, 404}
     return sorted(statuses)
 
 
@@ -93,6 +100,8 @@ def _declare(app: FastAPI, document: dict[str, Any]) -> None:
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
+            if isinstance(route, MlflowRoute):
+                responses.pop("422", None)  # FastAPI's; MLflow answers invalid input with 400
             for status in error_statuses(route, method):
                 responses[str(status)] = {
                     "description": _DESCRIPTIONS[status],

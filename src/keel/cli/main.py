@@ -17,6 +17,7 @@ from keel.cli import (
     governance,
     grafana,
     identity,
+    imports,
     incidents,
     maturity,
     monitoring,
@@ -107,3 +108,4 @@ app.add_typer(value.value_app, name="value")
 app.command("dora")(delivery.dora)
 app.add_typer(maturity.maturity_app, name="maturity")
 app.command("report")(report.report)
+app.add_typer(imports.import_app, name="import")

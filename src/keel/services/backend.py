@@ -19,6 +19,7 @@ from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
 from keel.services.maturity import MaturityScoring
+from keel.services.mlflow_compat import MlflowRegistry, ModelSources
 from keel.services.model_metrics import ModelMetricsSource
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
@@ -44,6 +45,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.mlflow import SqlMlflowStore
 from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
@@ -79,6 +81,7 @@ class Backend:
     delivery: Delivery
     maturity: MaturityScoring = field(init=False)
     reports: ExecutiveReports = field(init=False)
+    mlflow: MlflowRegistry
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -179,6 +182,20 @@ class Backend:
             value=Value(SqlValueStore(engine), registry, telemetry, costs=costs),
             # Serving's finished canaries join here (a CanarySource) once serving exists.
             delivery=Delivery(SqlDeliveryStore(engine), registry),
+            mlflow=MlflowRegistry(
+                SqlMlflowStore(engine),
+                registry,
+                governance,
+                ModelSources(
+                    settings.mlflow_tracking_uri,
+                    max_bytes=settings.max_artifact_bytes,
+                    storage_options={"client_kwargs": {"endpoint_url": settings.s3_endpoint_url}}
+                    if settings.s3_endpoint_url
+                    else {},
+                    local_roots=settings.mlflow_local_roots,
+                ),
+                settings.data_dir / "mlflow-sources",
+            ),
         )
         backend.maturity = MaturityScoring(
             SqlValueStore(engine),

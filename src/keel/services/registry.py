@@ -166,8 +166,10 @@ class Registry:
         draft: VersionDraft,
         *,
         declared_sha256: str | None = None,
+        number: int | None = None,
     ) -> ModelVersion:
-        """Store the artifact by its hash and record the version numbered after the newest.
+        """Store the artifact by its hash and record the version numbered after the newest
+        (or ``number``, when an import keeps another registry's numbering).
 
         ``upload`` must be seekable when ``declared_sha256`` is given: the bytes are checked
         against the client's hash before anything is stored, so a corrupted transfer writes
@@ -204,7 +206,11 @@ class Registry:
             # Stored by SHA-256 before the version exists; unsafe artifacts are still registered
             # (governance fails them with this evidence) but never loaded.
             self.scanner.scan(artifact, by.name)
-        return self.store.create_version(model, artifact, draft, by.name)
+        if number is not None and number < 1:
+            raise InvalidInput(
+                f"A version number must be 1 or more. Got {number} instead.", {"field": "version"}
+            )
+        return self.store.create_version(model, artifact, draft, by.name, number=number)
 
     def get_version(self, model: str, version: int) -> ModelVersion:
         return self.store.get_version(check_name(model, "model"), version)

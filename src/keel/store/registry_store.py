@@ -67,9 +67,16 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def create_version(
-        self, model: str, artifact: Artifact, draft: VersionDraft, actor: str
+        self,
+        model: str,
+        artifact: Artifact,
+        draft: VersionDraft,
+        actor: str,
+        *,
+        number: int | None = None,
     ) -> ModelVersion:
-        """Store a new version numbered one past the model's newest, atomically."""
+        """Store a new version numbered one past the model's newest, atomically; or numbered
+        ``number`` (an import keeping another registry's numbers), `Conflict` if it is taken."""
 
     @abstractmethod
     def get_version(self, model: str, version: int) -> ModelVersion: ...

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -19,6 +21,21 @@ from keel.store.sql.tables import audit_events, audit_head
 # transaction, from ~45 places that hold only a Connection; keying the signer by the engine they
 # write through keeps the key out of all of them (and out of the database).
 _signers: WeakKeyDictionary[Engine, AuditKey] = WeakKeyDictionary()
+
+
+# The API route a request came through, when it is not Keel's own (the MLflow-compatible API):
+# every event the request appends names it, so the trail shows which door a change came in by.
+_route: ContextVar[str | None] = ContextVar("keel_audit_route", default=None)
+
+
+@contextmanager
+def recorded_route(route: str) -> Iterator[None]:
+    """Name ``route`` in the details of every event appended inside this block."""
+    token = _route.set(route)
+    try:
+        yield
+    finally:
+        _route.reset(token)
 
 
 def sign_with(engine: Engine, key: AuditKey) -> None:
@@ -44,7 +61,8 @@ def append(
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
     seq, prev_hash = int(head.seq), str(head.hash)
     at = now()
-    clean = redact(details or {})
+    route = _route.get()
+    clean = redact({**(details or {}), "route": route} if route else (details or {}))
     digest = event_hash(
         prev_hash,
         seq=seq,

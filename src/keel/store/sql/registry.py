@@ -325,20 +325,40 @@ class SqlRegistryStore(RegistryStore):
     # -- versions ------------------------------------------------------------------------------
 
     def create_version(
-        self, model: str, artifact: Artifact, draft: VersionDraft, actor: str
+        self,
+        model: str,
+        artifact: Artifact,
+        draft: VersionDraft,
+        actor: str,
+        *,
+        number: int | None = None,
     ) -> ModelVersion:
         lineage = draft.lineage
         with write_transaction(self._engine) as conn:
             row = self._model_row(conn, model, lock=True)
             now = _now()  # under the model's lock, so times follow the order of commits
-            number = row.latest_version + 1
+            if number is None:
+                number = row.latest_version + 1
+            elif conn.execute(
+                select(model_versions.c.id).where(
+                    model_versions.c.model_id == row.id, model_versions.c.version == number
+                )
+            ).first():
+                raise Conflict(
+                    f"Model {model!r} already has a version {number}.",
+                    {"model": model, "version": number},
+                )
             if lineage.parent_version is not None and lineage.parent_version >= number:
                 raise InvalidInput(
                     f"lineage.parent_version is {lineage.parent_version}, but model {model!r} "
                     f"only has versions up to {number - 1}.",
                     {"field": "lineage.parent_version"},
                 )
-            conn.execute(update(models).where(models.c.id == row.id).values(latest_version=number))
+            conn.execute(
+                update(models)
+                .where(models.c.id == row.id)
+                .values(latest_version=max(number, row.latest_version))
+            )
             version_id = conn.execute(
                 model_versions.insert()
                 .values(
