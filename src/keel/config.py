@@ -19,6 +19,9 @@ Precedence: explicit argument > environment variable > default.
 | checkpoint interval  | ``KEEL_AUDIT_CHECKPOINT_MINUTES`` | 15                       |
 | rows per bulk upload | ``KEEL_MAX_UPLOAD_ROWS``   | 10,000,000 (decoded, any format) |
 | decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
+| job lease            | ``KEEL_JOB_LEASE_SECONDS`` | 60 (a silent worker's job is retried after) |
+| job attempts         | ``KEEL_JOB_MAX_ATTEMPTS``  | 3 (then the job is dead-lettered) |
+| monitor check period | ``KEEL_MONITOR_CHECK_SECONDS`` | 30 (how often workers run due monitors) |
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ DEFAULT_LABEL_HORIZON_DAYS = 7
 DEFAULT_AUDIT_CHECKPOINT_MINUTES = 15
 DEFAULT_MAX_UPLOAD_ROWS = 10_000_000
 DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES = 1024**3
+DEFAULT_JOB_LEASE_SECONDS = 60
+DEFAULT_JOB_MAX_ATTEMPTS = 3
+DEFAULT_MONITOR_CHECK_SECONDS = 30
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -143,6 +149,9 @@ class Settings:
 
     max_upload_rows: int = DEFAULT_MAX_UPLOAD_ROWS
     max_upload_decompressed_bytes: int = DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+    job_lease_seconds: int = DEFAULT_JOB_LEASE_SECONDS
+    job_max_attempts: int = DEFAULT_JOB_MAX_ATTEMPTS
+    monitor_check_seconds: int = DEFAULT_MONITOR_CHECK_SECONDS
 
     @property
     def telemetry_path(self) -> Path:
@@ -200,5 +209,14 @@ class Settings:
             ),
             max_upload_decompressed_bytes=_int_env(
                 env, "KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES", DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES
+            ),
+            job_lease_seconds=_int_env(
+                env, "KEEL_JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, unit="seconds"
+            ),
+            job_max_attempts=_int_env(
+                env, "KEEL_JOB_MAX_ATTEMPTS", DEFAULT_JOB_MAX_ATTEMPTS, unit="attempts"
+            ),
+            monitor_check_seconds=_int_env(
+                env, "KEEL_MONITOR_CHECK_SECONDS", DEFAULT_MONITOR_CHECK_SECONDS, unit="seconds"
             ),
         )

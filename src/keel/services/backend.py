@@ -16,6 +16,8 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.job_kinds import register_kinds
+from keel.services.jobs import Jobs
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
@@ -36,6 +38,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.jobs import SqlJobStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
@@ -63,6 +66,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    jobs: Jobs
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -146,7 +150,13 @@ class Backend:
             playbooks=Playbooks(
                 playbook_store, registry, incidents, governance, retraining, notifications
             ),
+            jobs=Jobs(
+                SqlJobStore(engine),
+                lease_seconds=settings.job_lease_seconds,
+                max_attempts=settings.job_max_attempts,
+            ),
         )
+        register_kinds(backend.jobs, governance, retraining)
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.
