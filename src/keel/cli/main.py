@@ -15,6 +15,7 @@ from keel.cli import (
     governance,
     identity,
     incidents,
+    jobs,
     monitoring,
     notifications,
     playbooks,
@@ -92,3 +93,4 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.add_typer(jobs.jobs_app, name="jobs")

@@ -49,6 +49,7 @@ from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
+from keel.sdk.jobs import JobCalls
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.metadata import version_metadata
 from keel.sdk.monitoring import MonitoringCalls
@@ -79,6 +80,7 @@ class Client(
     NotificationCalls,
     IncidentCalls,
     PlaybookCalls,
+    JobCalls,
 ):
     """A connection to one Keel server.
 

@@ -16,7 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from keel.domain.governance import PipelineStatus
-from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
+from keel.domain.jobs import Job
+from keel.domain.lifecycle import VersionStatus
+from keel.domain.names import check_name
+from keel.domain.permissions import Grant, Permission, Principal, PrincipalKind, Role, authorize
+from keel.errors import Conflict
 from keel.services.governance import Governance
 from keel.services.jobs import Handler, JobContext, Jobs
 from keel.services.retraining import Retraining
@@ -97,3 +101,29 @@ def retrain(retraining: Retraining) -> Handler:
 def register_kinds(jobs: Jobs, governance: Governance, retraining: Retraining) -> None:
     jobs.handle(GATE_RUN, gate_run(governance))
     jobs.handle(RETRAIN, retrain(retraining))
+
+
+def queue_gate_run(
+    jobs: Jobs, governance: Governance, by: Principal, model: str, version: int
+) -> Job:
+    """Check what `Governance.run_gates` checks first (a refused request queues nothing), then
+    queue the gate run."""
+    owner = governance.registry.get_model(check_name(model, "model"))
+    authorize(by, Permission.WRITE, owner.team)
+    found = governance.registry.get_version(owner.name, version)
+    if found.status == VersionStatus.ARCHIVED:
+        raise Conflict(
+            f"{owner.name} version {version} is archived (rejected or withdrawn); its "
+            "candidacy is over. Register a new version.",
+            {"model": owner.name, "version": version},
+        )
+    return jobs.submit(by, GATE_RUN, {"model": owner.name, "version": version}, team=owner.team)
+
+
+def queue_retrain(
+    jobs: Jobs, retraining: Retraining, by: Principal, model: str, incident_id: int | None
+) -> Job:
+    """Check what `Retraining.trigger` checks first, then queue the retraining run."""
+    owner, _ = retraining.check_trigger(by, model)
+    payload = {"model": owner.name, "trigger": "manual", "incident_id": incident_id}
+    return jobs.submit(by, RETRAIN, payload, team=owner.team)

@@ -197,7 +197,12 @@ class Jobs:
             log.warning("job %d (%s): lost its lease or was cancelled; stopped", job.id, job.kind)
             return
         except KeelError as exc:
-            self.store.finish(job.id, context.owner, JobState.FAILED, error=exc.message)
+            # The error's envelope is kept, so the SDK raises the same error class a
+            # synchronous call raised before the work became a job.
+            failure = {"error": exc.envelope()["error"], "status": exc.status}
+            self.store.finish(
+                job.id, context.owner, JobState.FAILED, result=failure, error=exc.message
+            )
             return
         except Exception as exc:
             log.exception("job %d (%s) failed", job.id, job.kind)

@@ -52,7 +52,7 @@ from keel.config import ADMIN_TOKEN_FILE
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.redaction import redact, secret_values
-from keel.domain.registry import Environment, Lineage, ModelVersion, VersionDraft
+from keel.domain.registry import Environment, Lineage, Model, ModelVersion, VersionDraft
 from keel.domain.signature import ColumnRole
 from keel.errors import Conflict, InvalidInput, KeelError, NotFound, PermissionDenied
 from keel.services.governance import Governance
@@ -309,6 +309,30 @@ class Retraining:
             found.extend(self.notifications.signing_secrets())
         return found
 
+    def check_trigger(
+        self, by: Principal, model: str, trigger: str = "manual"
+    ) -> tuple[Model, RetrainingJob]:
+        """Raise unless ``by`` may run the model's retraining job now (checked before a run is
+        queued, so a refused request queues nothing); the model and its job."""
+        owner = self.registry.get_model(check_name(model, "model"))
+        authorize(by, Permission.WRITE, owner.team)
+        if trigger not in TRIGGERS:
+            raise InvalidInput(
+                f"The 'trigger' must be one of {', '.join(sorted(TRIGGERS))}.",
+                {"field": "trigger"},
+            )
+        job = self.job(owner.name)
+        if job.kind not in RUNNABLE:
+            raise Conflict(
+                f"The command retraining job of {owner.name} was defined by {job.updated_by!r} "
+                "before only admins could define commands, so it does not run. An admin must "
+                f"set it again (`keel retraining set {owner.name} --command ...`), or a writer "
+                f"may replace it with a webhook job (`keel retraining set {owner.name} "
+                "--webhook`).",
+                {"model": owner.name, "kind": job.kind},
+            )
+        return owner, job
+
     def trigger(
         self,
         by: Principal,
@@ -327,27 +351,11 @@ class Retraining:
         of training and registering again. ``before_effect`` is called right before the version
         is registered (the job's lease check).
         """
-        owner = self.registry.get_model(check_name(model, "model"))
-        authorize(by, Permission.WRITE, owner.team)
+        owner, job = self.check_trigger(by, model, trigger)
         if job_key is not None:
             done = self._done_by(owner.name, job_key)
             if done is not None:
                 return done
-        if trigger not in TRIGGERS:
-            raise InvalidInput(
-                f"The 'trigger' must be one of {', '.join(sorted(TRIGGERS))}.",
-                {"field": "trigger"},
-            )
-        job = self.job(owner.name)
-        if job.kind not in RUNNABLE:
-            raise Conflict(
-                f"The command retraining job of {owner.name} was defined by {job.updated_by!r} "
-                "before only admins could define commands, so it does not run. An admin must "
-                f"set it again (`keel retraining set {owner.name} --command ...`), or a writer "
-                f"may replace it with a webhook job (`keel retraining set {owner.name} "
-                "--webhook`).",
-                {"model": owner.name, "kind": job.kind},
-            )
         end = now or datetime.now(UTC)
         start = end - timedelta(days=job.window_days)
         production = self._production(owner.name)
