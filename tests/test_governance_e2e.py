@@ -25,8 +25,8 @@ import pytest
 import sklearn
 from sklearn.linear_model import LogisticRegression
 from starlette.testclient import TestClient
-from tests.job_runner import finished_job
 from tests.api.conftest import admin_token, app, backend, bearer, client
+from tests.job_runner import finished_job
 
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.sdk.dataset import fingerprint

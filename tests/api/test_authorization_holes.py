@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
-from tests.job_runner import finished_job, running_jobs
 from tests import pg_cluster
+from tests.job_runner import finished_job, running_jobs
 
 from keel.config import Settings
 from keel.server import build_app

@@ -105,9 +105,7 @@ def test_a_queued_job_can_be_cancelled_and_never_runs(
     assert backend.retraining.store.retrain_runs("churn") == []
 
 
-def test_metrics_export_queue_depth_and_oldest_age_per_kind(
-    app: FastAPI, admin_token: str
-) -> None:
+def test_metrics_export_queue_depth_and_oldest_age_per_kind(app: FastAPI, admin_token: str) -> None:
     with _without_worker(app, admin_token) as alone:
         assert alone.put(f"{API}/models/churn/retraining-job", json={"webhook": True}).is_success
         for _ in range(2):
