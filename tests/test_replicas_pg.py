@@ -275,9 +275,10 @@ def _run(
 
     def monitors_ran() -> bool:
         with engine.connect() as conn:
-            return conn.execute(
+            ran = conn.execute(
                 sa.text("select count(distinct monitor_id) from metric_points")
-            ).scalar_one() == len(MODELS)
+            ).scalar_one()
+        return bool(ran == len(MODELS))
 
     poll_until(monitors_ran, timeout_s=SETTLE_S, what="every monitor recording its window")
 
