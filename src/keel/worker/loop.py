@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from keel.worker.scheduled import Job
@@ -157,4 +157,14 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
         retraining_job(backend.jobs, backend.retraining),
         retention_job(backend.telemetry),
         checkpoint_job(backend.audit, every_minutes=backend.settings.audit_checkpoint_minutes),
+        Job("forget-periods", FORGET_EVERY_SECONDS, lambda: _forget_periods(backend)),
     ]
+
+
+# Period claims matter only while their period is current; a day's worth is kept for reading.
+FORGET_EVERY_SECONDS = 3600.0
+KEEP_PERIODS = timedelta(days=1)
+
+
+def _forget_periods(backend: Backend) -> None:
+    backend.jobs.store.forget_periods_before(_wall() - KEEP_PERIODS)
