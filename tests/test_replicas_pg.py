@@ -261,8 +261,9 @@ def _run(
         if i == KILL_WORKER_AT:
             killed_holding_a_job = _kill_worker_holding_a_job(load, workers[0], engine)
         if i == KILL_API_AT:
+            # Not waited for: the next requests may still be sent to it, and fail unacknowledged,
+            # as they would behind a load balancer that has not noticed yet.
             apis[1].popen.send_signal(signal.SIGKILL)
-            apis[1].popen.wait(timeout=30)
 
     # Settle: every acknowledged job finishes, every monitor has recorded its window.
     def jobs_done() -> bool:
