@@ -26,6 +26,7 @@ import sklearn
 from sklearn.linear_model import LogisticRegression
 from starlette.testclient import TestClient
 from tests.api.conftest import admin_token, app, backend, bearer, client
+from tests.job_runner import finished_job
 
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.sdk.dataset import fingerprint
@@ -133,8 +134,15 @@ class World:
         response = self.client.post(
             f"{API}/versions/{version}/gates/run", headers=self.people["dana"]
         )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
+        # A gate run is a job: queued (202), run by the worker, then the pipeline shows it.
+        assert response.status_code == 202, response.text
+        job = finished_job(self.client, response.json()["id"], headers=self.people["dana"])
+        assert job["state"] == "succeeded", job
+        assert job["created_by"] == "dana"
+        status = self.client.get(f"{API}/versions/{version}/gates", headers=self.people["dana"])
+        assert status.status_code == 200, status.text
+        body: dict[str, Any] = status.json()
+        assert job["result"]["gates"] == {g["gate"]: g["outcome"] for g in body["gates"]}
         return body
 
     def decide(self, who: str, version: int, decision: str, comment: str) -> Any:

@@ -29,7 +29,7 @@ from keel.domain.governance import Gate, GateOutcome
 from keel.domain.incidents import Severity
 from keel.errors import InvalidInput
 from keel.services.backend import Backend
-from keel.worker.loop import Worker, scheduled_jobs
+from keel.worker.loop import JobRunner, Worker, scheduled_jobs
 
 TRAIN = textwrap.dedent(
     """
@@ -263,6 +263,12 @@ def test_the_worker_runs_scheduled_retraining_when_it_is_due(
     )
     worker = Worker(jobs=scheduled_jobs(backend))
     assert "retraining" in worker.run_once(0.0)
+    # The schedule queues a retraining job (one per period: a second look queues nothing more);
+    # the worker's job runner runs it.
+    assert "retraining" in worker.run_once(1e9)
+    (queued,) = backend.jobs.store.list_jobs(kind="retrain")
+    assert queued.created_by == "keel-scheduler"
+    assert JobRunner(backend.jobs).run_pending() == 1
     (run,) = backend.retraining.runs(ROOT, MODEL)
     assert (run.trigger, run.status, run.started_by) == ("schedule", "succeeded", "keel-scheduler")
     assert run.registered_version == 2

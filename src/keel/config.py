@@ -22,6 +22,9 @@ Precedence: explicit argument > environment variable > default.
 | decoded upload bytes | ``KEEL_MAX_UPLOAD_DECOMPRESSED_BYTES`` | 1 GiB (after decompression) |
 | MLflow server trusted | ``KEEL_MLFLOW_TRACKING_URI`` | none (runs:/, models:/ refused) |
 | local MLflow sources | ``KEEL_MLFLOW_LOCAL_ROOTS`` | none (directories, ``:``-separated) |
+| job lease            | ``KEEL_JOB_LEASE_SECONDS`` | 60 (a silent worker's job is retried after) |
+| job attempts         | ``KEEL_JOB_MAX_ATTEMPTS``  | 3 (then the job is dead-lettered) |
+| monitor check period | ``KEEL_MONITOR_CHECK_SECONDS`` | 30 (how often workers run due monitors) |
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ DEFAULT_LABEL_HORIZON_DAYS = 7
 DEFAULT_AUDIT_CHECKPOINT_MINUTES = 15
 DEFAULT_MAX_UPLOAD_ROWS = 10_000_000
 DEFAULT_MAX_UPLOAD_DECOMPRESSED_BYTES = 1024**3
+DEFAULT_JOB_LEASE_SECONDS = 60
+DEFAULT_JOB_MAX_ATTEMPTS = 3
+DEFAULT_MONITOR_CHECK_SECONDS = 30
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int, unit: str = "bytes") -> int:
@@ -163,6 +169,9 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     # Directories below which an MLflow `source` may be a path on the Keel server.
     mlflow_local_roots: tuple[Path, ...] = ()
+    job_lease_seconds: int = DEFAULT_JOB_LEASE_SECONDS
+    job_max_attempts: int = DEFAULT_JOB_MAX_ATTEMPTS
+    monitor_check_seconds: int = DEFAULT_MONITOR_CHECK_SECONDS
 
     @property
     def telemetry_path(self) -> Path:
@@ -227,6 +236,15 @@ class Settings:
                 Path(p).expanduser().resolve()
                 for p in (env.get("KEEL_MLFLOW_LOCAL_ROOTS") or "").split(os.pathsep)
                 if p
+            ),
+            job_lease_seconds=_int_env(
+                env, "KEEL_JOB_LEASE_SECONDS", DEFAULT_JOB_LEASE_SECONDS, unit="seconds"
+            ),
+            job_max_attempts=_int_env(
+                env, "KEEL_JOB_MAX_ATTEMPTS", DEFAULT_JOB_MAX_ATTEMPTS, unit="attempts"
+            ),
+            monitor_check_seconds=_int_env(
+                env, "KEEL_MONITOR_CHECK_SECONDS", DEFAULT_MONITOR_CHECK_SECONDS, unit="seconds"
             ),
         )
 

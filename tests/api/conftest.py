@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
+from tests.job_runner import running_jobs
 
 from keel.config import Settings
 from keel.server import build_app
@@ -45,8 +46,13 @@ def bearer(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def client(app: FastAPI, admin_token: str) -> Iterator[TestClient]:
-    """A client holding the first admin's token."""
-    with TestClient(app, raise_server_exceptions=False, headers=bearer(admin_token)) as test_client:
+    """A client holding the first admin's token (with a job runner beside the app, as `keel up`
+    has, so queued jobs finish)."""
+    backend = app.state.backend
+    with (
+        TestClient(app, raise_server_exceptions=False, headers=bearer(admin_token)) as test_client,
+        running_jobs(backend),
+    ):
         yield test_client
 
 

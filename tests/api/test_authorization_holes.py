@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 from tests import pg_cluster
+from tests.job_runner import finished_job, running_jobs
 
 from keel.config import Settings
 from keel.server import build_app
@@ -48,7 +49,10 @@ def _keel(backend: Backend) -> Iterator[Keel]:
     backend.migrate()
     root = backend.identity.bootstrap_admin()
     assert root is not None
-    with TestClient(build_app(backend), raise_server_exceptions=False) as client:
+    with (
+        TestClient(build_app(backend), raise_server_exceptions=False) as client,
+        running_jobs(backend),
+    ):
         keel = Keel(client, backend, {"root": root})
         for team in ("risk", "growth"):
             assert keel.as_("root", "POST", "/api/v1/teams", json={"name": team}).is_success
@@ -106,7 +110,10 @@ def _register(keel: Keel, who: str = "dana") -> int:
 def _approve(keel: Keel, version: int) -> None:
     """Gates run (none required but sign-off), then april's approval: the version is approved."""
     ran = keel.as_("dana", "POST", f"{MODEL}/versions/{version}/gates/run")
-    assert ran.status_code == 200, ran.text
+    assert ran.status_code == 202, ran.text
+    dana = {"Authorization": f"Bearer {keel.tokens['dana']}"}
+    job = finished_job(keel.client, ran.json()["id"], headers=dana)
+    assert job["state"] == "succeeded", job
     approval = {"decision": "approve", "comment": "evidence reviewed"}
     decided = keel.as_("april", "POST", f"{MODEL}/versions/{version}/approvals", json=approval)
     assert decided.status_code == 201, decided.text

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from starlette.testclient import TestClient
+from tests.job_runner import running_jobs
 
 from keel.api.app import create_app
 from keel.config import Settings
@@ -34,8 +35,9 @@ def admin_token(keel_backend: Backend) -> str:
 
 @pytest.fixture
 def server_transport(keel_backend: Backend) -> Iterator[httpx.BaseTransport]:
-    """An httpx transport that calls the Keel app in-process, without a network."""
-    with TestClient(create_app(keel_backend)) as test_client:
+    """An httpx transport that calls the Keel app in-process, without a network (with a job
+    runner beside it, as `keel up` has, so queued gate runs and retraining runs finish)."""
+    with TestClient(create_app(keel_backend)) as test_client, running_jobs(keel_backend):
         yield test_client._transport
 
 

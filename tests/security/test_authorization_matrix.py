@@ -335,6 +335,12 @@ def _rollback(w: World) -> tuple[str, str, dict[str, Any]]:
     return "POST", "/api/v1/models/churn/rollback", {"json": {"reason": "bad release"}}
 
 
+def _job_id(w: World) -> int:
+    """A queued gate run of churn (team risk), asked for by root; no worker runs it here."""
+    job = w.backend.jobs.submit(ADMIN, "gate-run", {"model": "churn", "version": 1}, team="risk")
+    return job.id
+
+
 _COMMAND = [sys.executable, "-c", "pass"]
 _JOB = {"command": _COMMAND, "timeout_s": 60}
 
@@ -740,6 +746,13 @@ MATRIX: list[tuple[str, str, Request]] = [
         ),
     ),
     ("GET /api/v1/report", "read", _json("GET", "/api/v1/report?month=2026-11&format=md")),
+    ("GET /api/v1/jobs", "read", _json("GET", "/api/v1/jobs")),
+    ("GET /api/v1/jobs/{job_id}", "read", lambda w: ("GET", f"/api/v1/jobs/{_job_id(w)}", {})),
+    (  # the job's requester, or a writer of its model's team
+        "POST /api/v1/jobs/{job_id}/cancel",
+        "write",
+        lambda w: ("POST", f"/api/v1/jobs/{_job_id(w)}/cancel", {}),
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from keel.api.errors import install_error_handlers
+from keel.api.job_metrics import install_job_metrics
 from keel.api.json_body import StorableJson
 from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
@@ -23,6 +24,7 @@ from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
+from keel.api.routers import jobs as job_routes
 from keel.api.routers import maturity as maturity_routes
 from keel.api.routers import mlflow_registry as mlflow_routes
 from keel.api.routers import monitoring as monitoring_routes
@@ -64,6 +66,7 @@ def create_app(backend: Backend) -> FastAPI:
     app.state.backend = backend
     app.state.metrics = CollectorRegistry()
     app.state.metrics.register(ModelMetricsCollector(backend.model_metrics))
+    install_job_metrics(app.state.metrics, backend.jobs)
     install_error_handlers(app)
     install_error_responses(app)
     app.include_router(health.router)
@@ -92,6 +95,7 @@ def create_app(backend: Backend) -> FastAPI:
         maturity_routes.router,
         report_routes.router,
         mlflow_routes.router,
+        job_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

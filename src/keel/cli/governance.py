@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from keel.cli import output
+from keel.cli.jobs import NoWait, jobs_table, progress_printer
 from keel.cli.registry import JsonFlag, connected
 from keel.schemas.governance import ApprovalOut, PipelineStatusOut, PolicyOut, PromotionOut
 
@@ -116,11 +117,21 @@ def policy_show(
 
 @gates_app.command("run")
 def gates_run(
-    ctx: typer.Context, model: Model, version: Version, as_json: JsonFlag = False
+    ctx: typer.Context,
+    model: Model,
+    version: Version,
+    no_wait: NoWait = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Run gates 1-3: Keel evaluates the model, scans the artifact, checks fairness."""
+    """Run gates 1-3: Keel evaluates the model, scans the artifact, checks fairness.
+
+    A worker runs them; this waits, showing progress, unless --no-wait."""
     with connected(ctx) as keel:
-        status = keel.run_gates(model, version)
+        if no_wait:
+            job = keel.start_gate_run(model, version)
+            output.show(as_json, job, lambda: jobs_table([job]))
+            return
+        status = keel.run_gates(model, version, on_progress=progress_printer())
     output.show(as_json, status, lambda: pipeline(status))
 
 

@@ -19,6 +19,7 @@ from keel.cli import (
     identity,
     imports,
     incidents,
+    jobs,
     maturity,
     monitoring,
     notifications,
@@ -70,6 +71,7 @@ def main(
 
 
 app.command("up")(server.up)
+app.command("worker")(server.worker)
 app.add_typer(server.db_app, name="db")
 app.add_typer(registry.teams_app, name="teams")
 app.add_typer(registry.models_app, name="models")
@@ -109,3 +111,4 @@ app.command("dora")(delivery.dora)
 app.add_typer(maturity.maturity_app, name="maturity")
 app.command("report")(report.report)
 app.add_typer(imports.import_app, name="import")
+app.add_typer(jobs.jobs_app, name="jobs")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from keel.cli import output
+from keel.cli.jobs import NoWait, jobs_table, progress_printer
 from keel.cli.registry import JsonFlag, connected
 from keel.errors import InvalidInput
 from keel.schemas.playbooks import DryRunOut, PlaybookOut, RetrainRunOut
@@ -121,11 +122,17 @@ def retrain(
     ctx: typer.Context,
     model: Annotated[str, typer.Argument(help="Model name.")],
     incident: Annotated[int | None, typer.Option(help="The incident this answers.")] = None,
+    no_wait: NoWait = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run the model's retraining job now and wait for it (define it with `keel retraining set`)."""
+    """Run the model's retraining job now and wait for it, showing its progress (define it
+    with `keel retraining set`). A worker runs it; with --no-wait, print the queued job."""
     with connected(ctx) as keel:
-        run = keel.retrain(model, incident_id=incident)
+        if no_wait:
+            job = keel.start_retrain(model, incident_id=incident)
+            output.show(as_json, job, lambda: jobs_table([job]))
+            return
+        run = keel.retrain(model, incident_id=incident, on_progress=progress_printer())
     output.show(as_json, run, lambda: runs_table([run]))
     if run.status not in ("succeeded", "sent"):
         raise typer.Exit(1)

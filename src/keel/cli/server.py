@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +35,14 @@ def up(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8420,
     log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run a worker in this process (the default); --no-worker for an API replica "
+            "beside separate `keel worker` processes.",
+        ),
+    ] = True,
 ) -> None:
     """Start Keel: API, dashboard and worker in one process.
 
@@ -47,7 +57,6 @@ def up(
     from keel.services.backend import Backend
     from keel.services.leftovers import remove_leftovers
     from keel.store import migrate
-    from keel.worker.loop import Worker, scheduled_jobs
 
     started = datetime.now(UTC)
     settings = Settings.load(data_dir=data_dir)
@@ -69,11 +78,7 @@ def up(
         )
     _bootstrap_admin(backend, settings.data_dir)
     remember_local_server(os.environ, port, settings.data_dir)
-    worker = Worker(jobs=scheduled_jobs(backend))
-    thread = threading.Thread(
-        target=worker.run_forever, args=(time.monotonic,), name="keel-worker", daemon=True
-    )
-    thread.start()
+    stop_worker = _start_worker(backend) if worker else None
     app = build_app(backend)
     url = f"http://{host}:{port}"
     err.print(
@@ -84,9 +89,88 @@ def up(
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
     finally:
-        worker.stop()
-        thread.join(timeout=5)
+        if stop_worker is not None:
+            stop_worker()
         backend.close()
+
+
+# A job still running at shutdown gets this long to finish; after it the process exits anyway,
+# and the job is claimed again by another worker when its lease runs out.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def _start_worker(backend: Backend) -> Callable[[], None]:
+    """Start the scheduler and the job runner as threads; return what stops and joins them."""
+    from keel.worker.loop import JobRunner, Worker, scheduled_jobs, worker_name
+
+    name = worker_name()
+    scheduler = Worker(jobs=scheduled_jobs(backend), periods=backend.jobs.store, name=name)
+    runner = JobRunner(backend.jobs, name=name)
+    threads = [
+        threading.Thread(
+            target=scheduler.run_forever, args=(time.monotonic,), name="keel-scheduler"
+        ),
+        threading.Thread(target=runner.run_forever, name="keel-jobs"),
+    ]
+    for thread in threads:
+        thread.daemon = True
+        thread.start()
+
+    def stop() -> None:
+        scheduler.stop()
+        runner.stop()
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    return stop
+
+
+def worker(
+    data_dir: DataDir = None,
+    log_level: Annotated[str, typer.Option(help="Worker log level.")] = "info",
+) -> None:
+    """Run a worker: claims queued jobs and runs scheduled work, beside API replicas.
+
+    Start as many as you like, on any host that reaches the metadata database (PostgreSQL) and
+    the artifact and telemetry stores. Scheduled work runs once per period across all of them.
+    SIGTERM or Ctrl-C stops it cleanly: no new job is claimed, and the running one may finish.
+    """
+    from keel.services.backend import Backend
+    from keel.store import migrate
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.load(data_dir=data_dir)
+    try:
+        backend = Backend.open(settings)
+    except KeelError as exc:
+        err.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    if migrate.current_revision(backend.engine) != migrate.head_revision():
+        backend.close()
+        err.print(
+            "The metadata database is not migrated; run `keel db upgrade` first.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = _start_worker(backend)
+    backend_name = "SQLite" if settings.embedded else "PostgreSQL"
+    err.print(f"Keel worker started (pid {os.getpid()}, metadata on {backend_name}).")
+    try:
+        stopping.wait()
+    finally:
+        err.print("Keel worker stopping...")
+        stop()
+        backend.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        err.print("Keel worker stopped.")
 
 
 def _bootstrap_admin(backend: Backend, data_dir: Path) -> None:

@@ -51,6 +51,7 @@ from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
+from keel.sdk.jobs import JobCalls
 from keel.sdk.lineage import strip_credentials
 from keel.sdk.maturity import MaturityCalls
 from keel.sdk.metadata import version_metadata
@@ -91,6 +92,7 @@ class Client(
     PlaybookCalls,
     CostCalls,
     ProfileCalls,
+    JobCalls,
 ):
     """A connection to one Keel server.
 

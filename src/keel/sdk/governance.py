@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
@@ -26,6 +27,8 @@ from keel.schemas.governance import (
     PromoteIn,
     PromotionOut,
 )
+from keel.schemas.jobs import JobOut
+from keel.sdk.jobs import raise_if_unsuccessful, wait_for
 from keel.sdk.validation import validated
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,6 +45,7 @@ class GovernanceMixin:
     make each pass; `PermissionDenied` (403) for a missing role or the registrant approving."""
 
     if TYPE_CHECKING:
+        url: str
 
         def _call(self, model: type[M], method: str, path: str, **kwargs: Any) -> M: ...
         def _json(self, method: str, path: str, **kwargs: Any) -> Any: ...
@@ -91,9 +95,23 @@ class GovernanceMixin:
 
     # -- gates ----------------------------------------------------------------------------------
 
-    def run_gates(self, model: str, version: int) -> PipelineStatusOut:
-        """Run gates 1-3 (Keel evaluates the model itself); the pipeline afterwards."""
-        return self._call(PipelineStatusOut, "POST", f"{_version(model, version)}/gates/run")
+    def start_gate_run(self, model: str, version: int) -> JobOut:
+        """Queue a run of gates 1-3; returns the job at once."""
+        return self._call(JobOut, "POST", f"{_version(model, version)}/gates/run")
+
+    def run_gates(
+        self,
+        model: str,
+        version: int,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[JobOut], None] | None = None,
+    ) -> PipelineStatusOut:
+        """Run gates 1-3 (Keel evaluates the model itself, in a job) and wait for them; the
+        pipeline afterwards."""
+        job = self.start_gate_run(model, version)
+        raise_if_unsuccessful(wait_for(self, job.id, timeout=timeout, on_progress=on_progress))
+        return self.gate_status(model, version)
 
     def gate_status(self, model: str, version: int) -> PipelineStatusOut:
         """Each gate's outcome and evidence, the decisions, and what blocks promotion."""

@@ -11,7 +11,7 @@ These are methods of `keel.sdk.Client` (mixed in), e.g.::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from keel.errors import TransportError
 from keel.schemas.governance import PromotionOut
+from keel.schemas.jobs import JobOut
 from keel.schemas.playbooks import (
     DryRunOut,
     PlaybookIn,
@@ -30,6 +31,7 @@ from keel.schemas.playbooks import (
     RetrainRunOut,
     RollbackIn,
 )
+from keel.sdk.jobs import raise_if_unsuccessful, wait_for
 
 M = TypeVar("M", bound=BaseModel)
 _API = "/api/v1"
@@ -110,11 +112,28 @@ class PlaybookCalls:
         """The model's retraining job."""
         return self._parse(RetrainingJobOut, self._json("GET", f"{_model(model)}/retraining-job"))
 
-    def retrain(self: _Http, model: str, *, incident_id: int | None = None) -> RetrainRunOut:
-        """Run the model's retraining job now; returns the finished run."""
+    def start_retrain(self: _Http, model: str, *, incident_id: int | None = None) -> JobOut:
+        """Queue a run of the model's retraining job; returns the job at once."""
         body = RetrainIn(incident_id=incident_id).model_dump(mode="json")
-        answer = self._json("POST", f"{_model(model)}/retrain", json=body)
-        return self._parse(RetrainRunOut, answer)
+        return self._parse(JobOut, self._json("POST", f"{_model(model)}/retrain", json=body))
+
+    def retrain(
+        self: _Http,
+        model: str,
+        *,
+        incident_id: int | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[JobOut], None] | None = None,
+    ) -> RetrainRunOut:
+        """Run the model's retraining job now and wait for it (a queued job, followed until it
+        finishes, however long it takes: no HTTP timeout applies); returns the finished run."""
+        job = PlaybookCalls.start_retrain(self, model, incident_id=incident_id)
+        done = raise_if_unsuccessful(
+            wait_for(self, job.id, timeout=timeout, on_progress=on_progress)
+        )
+        run_id = int((done.result or {})["retrain_run"])
+        runs = _list(self, RetrainRunOut, self._json("GET", f"{_model(model)}/retrain-runs"))
+        return next(r for r in runs if r.id == run_id)
 
     def retrain_runs(self: _Http, model: str) -> list[RetrainRunOut]:
         """Every retrain run of the model, oldest first (for the model's team and admins)."""

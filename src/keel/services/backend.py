@@ -18,6 +18,8 @@ from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
+from keel.services.job_kinds import register_kinds
+from keel.services.jobs import Jobs
 from keel.services.maturity import MaturityScoring
 from keel.services.mlflow_compat import MlflowRegistry, ModelSources
 from keel.services.model_metrics import ModelMetricsSource
@@ -45,6 +47,7 @@ from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
 from keel.store.sql.incidents import SqlIncidentStore
+from keel.store.sql.jobs import SqlJobStore
 from keel.store.sql.mlflow import SqlMlflowStore
 from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.monitoring import SqlMonitoringStore
@@ -82,6 +85,7 @@ class Backend:
     maturity: MaturityScoring = field(init=False)
     reports: ExecutiveReports = field(init=False)
     mlflow: MlflowRegistry
+    jobs: Jobs
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -196,6 +200,11 @@ class Backend:
                 ),
                 settings.data_dir / "mlflow-sources",
             ),
+            jobs=Jobs(
+                SqlJobStore(engine),
+                lease_seconds=settings.job_lease_seconds,
+                max_attempts=settings.job_max_attempts,
+            ),
         )
         backend.maturity = MaturityScoring(
             SqlValueStore(engine),
@@ -218,6 +227,7 @@ class Backend:
             backend.compliance,
             costs=costs,
         )
+        register_kinds(backend.jobs, governance, retraining)
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.

@@ -31,7 +31,8 @@ Triggers: a playbook (``retrain`` action, with the incident), a schedule (the wo
 ``reason``) and audited; a version the job registers gets the production version's evaluation
 data and its gates run at once (`Governance.run_gates`).
 
-Runs are synchronous: `trigger` returns when the job finished or timed out.
+`trigger` returns when the job finished or timed out; the API and the schedule queue it as a
+job (kind ``retrain``, `keel.services.job_kinds`), so callers never wait on it over HTTP.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import json
 import logging
 import os
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,7 +52,7 @@ from keel.config import ADMIN_TOKEN_FILE
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.redaction import redact, secret_values
-from keel.domain.registry import Environment, Lineage, ModelVersion, VersionDraft
+from keel.domain.registry import Environment, Lineage, Model, ModelVersion, VersionDraft
 from keel.domain.signature import ColumnRole
 from keel.errors import Conflict, InvalidInput, KeelError, NotFound, PermissionDenied
 from keel.services.governance import Governance
@@ -308,16 +309,11 @@ class Retraining:
             found.extend(self.notifications.signing_secrets())
         return found
 
-    def trigger(
-        self,
-        by: Principal,
-        model: str,
-        *,
-        trigger: str = "manual",
-        incident_id: int | None = None,
-        now: datetime | None = None,
-    ) -> RetrainRun:
-        """Run the model's retraining job on the latest window; return the recorded run."""
+    def check_trigger(
+        self, by: Principal, model: str, trigger: str = "manual"
+    ) -> tuple[Model, RetrainingJob]:
+        """Raise unless ``by`` may run the model's retraining job now (checked before a run is
+        queued, so a refused request queues nothing); the model and its job."""
         owner = self.registry.get_model(check_name(model, "model"))
         authorize(by, Permission.WRITE, owner.team)
         if trigger not in TRIGGERS:
@@ -335,6 +331,31 @@ class Retraining:
                 "--webhook`).",
                 {"model": owner.name, "kind": job.kind},
             )
+        return owner, job
+
+    def trigger(
+        self,
+        by: Principal,
+        model: str,
+        *,
+        trigger: str = "manual",
+        incident_id: int | None = None,
+        now: datetime | None = None,
+        job_key: str | None = None,
+        before_effect: Callable[[], None] | None = None,
+    ) -> RetrainRun:
+        """Run the model's retraining job on the latest window; return the recorded run.
+
+        ``job_key`` makes a retried job idempotent: the version a run registers is tagged with
+        it (param ``keel_job``), and a later attempt with the same key returns that run instead
+        of training and registering again. ``before_effect`` is called right before the version
+        is registered (the job's lease check).
+        """
+        owner, job = self.check_trigger(by, model, trigger)
+        if job_key is not None:
+            done = self._done_by(owner.name, job_key)
+            if done is not None:
+                return done
         end = now or datetime.now(UTC)
         start = end - timedelta(days=job.window_days)
         production = self._production(owner.name)
@@ -383,7 +404,28 @@ class Retraining:
                 f"{start.isoformat()} and {end.isoformat()}: nothing to train on, so the "
                 "command did not run",
             )
-        return self._run_command(by, job, run, values, data, output, production)
+        return self._run_command(
+            by, job, run, values, data, output, production, job_key, before_effect
+        )
+
+    def _done_by(self, model: str, job_key: str) -> RetrainRun | None:
+        """The run that already registered a version for ``job_key``, if any."""
+        tagged: ModelVersion | None = None
+        cursor: str | None = None
+        while tagged is None:
+            page = self.registry.list_versions(model, cursor=cursor)
+            tagged = next((v for v in page.items if v.params.get("keel_job") == job_key), None)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if tagged is None:
+            return None
+        runs = self.store.retrain_runs(model)
+        by_id = {run.id: run for run in runs}
+        # The run that registered it (its record may not say so yet, if the worker was killed
+        # between registering and recording: the version's params name the run).
+        run_id = tagged.params.get("retrain_run")
+        return by_id.get(run_id) if isinstance(run_id, int) else None
 
     def _run_command(
         self,
@@ -394,6 +436,8 @@ class Retraining:
         data: Path,
         output: Path,
         production: int | None,
+        job_key: str | None = None,
+        before_effect: Callable[[], None] | None = None,
     ) -> RetrainRun:
         argv = [argument.format(**values) for argument in job.command]
         env = {f"KEEL_RETRAIN_{k.upper()}": v for k, v in values.items()}
@@ -415,8 +459,10 @@ class Retraining:
         if done.returncode != 0:
             reason = f"the command exited with {done.returncode}"
             return self._finish(by, run, "failed", done.returncode, tail, reason=reason)
+        if before_effect is not None:
+            before_effect()
         try:
-            version = self._register(by, run, output, production)
+            version = self._register(by, run, output, production, job_key)
         except KeelError as exc:
             reason = f"registering the output failed: {exc.message}"
             return self._finish(by, run, "failed", done.returncode, tail, reason=reason)
@@ -449,7 +495,12 @@ class Retraining:
         )
 
     def _register(
-        self, by: Principal, run: RetrainRun, output: Path, production: int | None
+        self,
+        by: Principal,
+        run: RetrainRun,
+        output: Path,
+        production: int | None,
+        job_key: str | None = None,
     ) -> int | None:
         """Register the one artifact the job wrote (None when it wrote none)."""
         model = run.model
@@ -495,6 +546,7 @@ class Retraining:
                 "retrain_incident": run.incident_id,
                 "retrain_window_start": run.window_start.isoformat(),
                 "retrain_window_end": run.window_end.isoformat(),
+                **({} if job_key is None else {"keel_job": job_key}),
             },
             metrics={k: float(v) for k, v in dict(meta.get("metrics") or {}).items()},
             lineage=Lineage(parent_version=production),
@@ -536,3 +588,18 @@ class Retraining:
                 continue
             ran.append(self.trigger(by, job.model, trigger="schedule", now=moment))
         return ran
+
+    def due_periods(self, now: datetime) -> list[tuple[str, datetime]]:
+        """Each scheduled (and runnable) job's model with the start of its current period:
+        the schedule queues one retraining job per (model, period), keyed by both, so it runs
+        once per period however many workers look."""
+        due: list[tuple[str, datetime]] = []
+        for job in self.store.scheduled_jobs():
+            assert job.schedule_every_s is not None
+            if job.kind not in RUNNABLE:
+                log.warning("retraining job of %s is %s: not run on schedule", job.model, job.kind)
+                continue
+            every = job.schedule_every_s
+            start = datetime.fromtimestamp(now.timestamp() // every * every, UTC)
+            due.append((job.model, start))
+        return due

@@ -11,7 +11,7 @@ import logging
 
 from keel.errors import Conflict
 from keel.services.audit import AuditTrail
-from keel.worker.loop import Job
+from keel.worker.scheduled import Job
 
 log = logging.getLogger("keel.worker.audit")
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from keel.domain.monitoring import Status
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
 from keel.services.monitoring import Monitoring
-from keel.worker.loop import Job
+from keel.worker.scheduled import Job
 
 log = logging.getLogger("keel.worker.monitors")
 

@@ -6,8 +6,8 @@ import logging
 
 from keel.services.notifications import Notifications
 from keel.services.slos import Slos
-from keel.worker.loop import Job
 from keel.worker.monitors import WORKER
+from keel.worker.scheduled import Job
 
 log = logging.getLogger("keel.worker.notifications")
 DELIVER_EVERY_SECONDS = 5.0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from keel.services.telemetry import Telemetry
-from keel.worker.loop import Job
+from keel.worker.scheduled import Job
 
 log = logging.getLogger("keel.worker.retention")
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query
 
 from keel.api.deps import Admin, Reader, Writer, get_backend, requires
 from keel.api.routers import API_PREFIX
+from keel.api.routers.jobs import job_out
 from keel.domain import governance as g
 from keel.domain.permissions import Permission, Principal
 from keel.domain.policy import policy_to_dict
@@ -28,8 +29,10 @@ from keel.schemas.governance import (
     PromoteIn,
     PromotionOut,
 )
+from keel.schemas.jobs import JobOut
 from keel.services.backend import Backend
 from keel.services.governance import Governance
+from keel.services.job_kinds import queue_gate_run
 
 
 def get_governance(backend: Annotated[Backend, Depends(get_backend)]) -> Governance:
@@ -37,6 +40,7 @@ def get_governance(backend: Annotated[Backend, Depends(get_backend)]) -> Governa
 
 
 GovernanceDep = Annotated[Governance, Depends(get_governance)]
+BackendDep = Annotated[Backend, Depends(get_backend)]
 Approver = Annotated[Principal, Depends(requires(Permission.APPROVE))]
 
 router = APIRouter(prefix=API_PREFIX, tags=["governance"])
@@ -159,11 +163,14 @@ def policy_versions(tier: str, governance: GovernanceDep, _: Reader) -> list[Pol
 # -- gates ---------------------------------------------------------------------------------------
 
 
-@router.post(_VERSION + "/gates/run", summary="Run gates 1-3 (performance, security, fairness)")
-def run_gates(
-    name: str, version: Id, governance: GovernanceDep, caller: Writer
-) -> PipelineStatusOut:
-    return status_out(governance.run_gates(caller, name, version))
+@router.post(
+    _VERSION + "/gates/run",
+    status_code=202,
+    summary="Queue a run of gates 1-3 (performance, security, fairness); 202: follow the job",
+)
+def run_gates(name: str, version: Id, backend: BackendDep, caller: Writer) -> JobOut:
+    job = queue_gate_run(backend.jobs, backend.governance, caller, name, version)
+    return job_out(job)
 
 
 @router.get(_VERSION + "/gates", summary="The version's pipeline: each gate, sign-off, blockers")

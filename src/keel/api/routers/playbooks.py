@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends
 from keel.api.deps import Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
 from keel.api.routers.governance import promotion_out
+from keel.api.routers.jobs import job_out
 from keel.schemas.governance import PromotionOut
+from keel.schemas.jobs import JobOut
 from keel.schemas.playbooks import (
     DryRunOut,
     PlannedActionOut,
@@ -26,6 +28,7 @@ from keel.schemas.playbooks import (
     RollbackIn,
 )
 from keel.services.backend import Backend
+from keel.services.job_kinds import queue_retrain
 
 BackendDep = Annotated[Backend, Depends(get_backend)]
 router = APIRouter(prefix=API_PREFIX, tags=["playbooks"])
@@ -101,10 +104,14 @@ def get_retraining_job(name: str, backend: BackendDep, _: Reader) -> RetrainingJ
     return _job_out(backend.retraining.job(name))
 
 
-@router.post("/models/{name}/retrain", summary="Run the retraining job now (waits for it)")
-def retrain(name: str, body: RetrainIn, backend: BackendDep, caller: Writer) -> RetrainRunOut:
-    run = backend.retraining.trigger(caller, name, incident_id=body.incident_id)
-    return _run_out(run)
+@router.post(
+    "/models/{name}/retrain",
+    status_code=202,
+    summary="Queue a run of the retraining job now (202: follow the job)",
+)
+def retrain(name: str, body: RetrainIn, backend: BackendDep, caller: Writer) -> JobOut:
+    job = queue_retrain(backend.jobs, backend.retraining, caller, name, body.incident_id)
+    return job_out(job)
 
 
 @router.get(

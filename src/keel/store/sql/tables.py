@@ -207,6 +207,7 @@ from keel.store.sql import tables_costs as _costs  # noqa: E402,F401
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
 from keel.store.sql import tables_incidents as _incidents  # noqa: E402,F401
+from keel.store.sql import tables_jobs as _jobs  # noqa: E402,F401
 from keel.store.sql import tables_mlflow as _mlflow  # noqa: E402,F401
 from keel.store.sql import tables_monitoring as tables_monitoring  # noqa: E402
 from keel.store.sql import tables_notifications as _notifications  # noqa: E402,F401
