@@ -27,7 +27,7 @@ from keel.serving.plans import FixedPlans
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 SIGNATURE = Signature(
     (
-        Column("x1", ColumnType.FLOAT),
+        Column("x1", ColumnType.FLOAT, nullable=False),
         Column("x2", ColumnType.FLOAT, nullable=True),
         Column("region", ColumnType.STRING, ColumnRole.PROTECTED_ATTRIBUTE, nullable=True),
         Column("y", ColumnType.INTEGER, ColumnRole.TARGET),
