@@ -132,6 +132,7 @@ def main(argv: list[str]) -> int:
     source = os.fdopen(0, "rb", buffering=0)
     try:
         model, features = _load(Path(argv[1]))
+        import pandas  # noqa: F401 - imported before "ready": the first request must not pay it
     except MemoryError:
         write_frame(sink, json.dumps({"ok": False, "cause": "memory"}).encode())
         return EXIT_OUT_OF_MEMORY

@@ -31,7 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -109,11 +109,13 @@ def _child_env() -> dict[str, str]:
 def _exit_reason(returncode: int) -> tuple[str, str]:
     if returncode == EXIT_OUT_OF_MEMORY:
         return "memory", "the model ran out of memory (its worker's limit) and was restarted"
-    if returncode < 0:
+    # bubblewrap reports a child killed by signal N as exit code 128 + N, as a shell does.
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if number:
         try:
-            name = signal.Signals(-returncode).name
+            name = signal.Signals(number).name
         except ValueError:
-            name = f"signal {-returncode}"
+            name = f"signal {number}"
         return "crashed", f"the model's worker process died ({name}) and was restarted"
     return "crashed", f"the model's worker process exited (code {returncode}) and was restarted"
 
@@ -129,8 +131,14 @@ class ModelWorker:
         timeout_s: float,
         memory_mb: int,
         on_restart: Callable[[WorkerSpec, str], None] | None = None,
+        readonly: Sequence[Path] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``readonly`` and ``env`` add paths and variables to the sandbox (tests bind a
+        directory of misbehaving models and put it on ``PYTHONPATH``)."""
         self.spec = spec
+        self._readonly = tuple(readonly)
+        self._env = {**_child_env(), **(env or {})}
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.restarts = 0
@@ -202,7 +210,8 @@ class ModelWorker:
             [sys.executable, "-m", "keel.services.model_worker", str(self._workdir)],
             workdir=self._workdir,
             limits=SandboxLimits(wall_seconds=0, memory_mb=self.memory_mb),
-            env=_child_env(),
+            env=self._env,
+            readonly=self._readonly,
         )
         self._child, self._pid = child, child.pid
         try:
