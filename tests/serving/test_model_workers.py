@@ -9,7 +9,6 @@ import hashlib
 import importlib
 import os
 import pickle
-import shutil
 import signal
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 
 from keel.services.model_workers import ModelUnavailable, ModelWorker, Outcome, WorkerSpec
 
-MODELS = '''
+MODELS = """
 import ctypes, os, time
 
 class Doubler:
@@ -38,7 +37,7 @@ class Doubler:
             while True:
                 hoard.append(bytearray(64 << 20))  # a leak, until the memory limit
         return frame["x"].to_numpy() * 2
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelWorker]:
     src = Path(__file__).resolve().parents[2] / "src"
     made = ModelWorker(
         spec,
-        lambda target: shutil.copy(artifact, target),
+        lambda target: target.write_bytes(artifact.read_bytes()) and None,
         timeout_s=5.0,
         memory_mb=1024,
         readonly=(where,),
