@@ -40,6 +40,10 @@ class Doubler:
 """
 
 
+def _copy(source: Path, target: Path) -> None:
+    target.write_bytes(source.read_bytes())
+
+
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelWorker]:
     where = tmp_path_factory.mktemp("models")
@@ -57,7 +61,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelWorker]:
     src = Path(__file__).resolve().parents[2] / "src"
     made = ModelWorker(
         spec,
-        lambda target: target.write_bytes(artifact.read_bytes()) and None,
+        lambda target: _copy(artifact, target),
         timeout_s=5.0,
         memory_mb=1024,
         readonly=(where,),
