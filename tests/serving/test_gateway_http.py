@@ -157,6 +157,11 @@ def test_an_unknown_column_is_named(world: Served) -> None:
     assert error["details"]["column"] == "income"
 
 
+def test_a_prediction_id_that_cannot_travel_in_a_header_is_refused(world: Served) -> None:
+    body = {"dataframe_records": [{"x1": 1.0, "x2": 1.0, "prediction_id": "a,b"}]}
+    assert _error(_invoke(world, body), 422)["details"]["column"] == "prediction_id"
+
+
 def test_a_row_of_the_wrong_width_says_the_feature_order(world: Served) -> None:
     error = _error(_invoke(world, {"instances": [[1.0, 2.0, 3.0]]}), 422)
     assert "x1, x2" in error["message"]

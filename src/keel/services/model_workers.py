@@ -58,6 +58,9 @@ from keel.services.sandbox import SandboxLimits, start_sandboxed, stop_sandboxed
 log = logging.getLogger("keel.serving.workers")
 
 LOAD_TIMEOUT_S = 120.0
+# After a version failed to load, requests fail at once for this long before loading is retried
+# (a model that cannot load must not make every request wait for another attempt).
+RETRY_LOAD_AFTER_S = 5.0
 # A batch never holds more rows than this (a single larger request is sent alone).
 MAX_BATCH_ROWS = 10_000
 
@@ -452,6 +455,7 @@ class ModelWorkers:
         self._workers: dict[tuple[str, int], ModelWorker] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._failed: dict[tuple[str, int], tuple[float, ModelUnavailable]] = {}
 
     def loaded(self, model: str, version: int) -> ModelWorker | None:
         """The running worker of this version, without starting one."""
@@ -469,23 +473,35 @@ class ModelWorkers:
             found = self._workers.get(key)
             if found is not None:
                 return found
-            problem = self.source.servable_problem(model, version)
-            if problem is not None:
-                raise ModelUnavailable(
-                    f"{model} v{version} is not loaded: {problem}.",
-                    {"model": model, "version": version, "cause": "not_servable"},
-                )
-            spec = self.source.worker_spec(model, version)
-            made = ModelWorker(
-                spec,
-                lambda target: self.source.copy_artifact(spec.sha256, target),
-                timeout_s=self.timeout_s,
-                memory_mb=self.memory_mb,
-                on_restart=self._on_restart,
-            )
-            made.start()
+            failed = self._failed.get(key)
+            if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
+                raise failed[1]
+            try:
+                made = self._load(model, version)
+            except ModelUnavailable as exc:
+                self._failed[key] = (time.monotonic(), exc)
+                raise
+            self._failed.pop(key, None)
             self._workers[key] = made
             return made
+
+    def _load(self, model: str, version: int) -> ModelWorker:
+        problem = self.source.servable_problem(model, version)
+        if problem is not None:
+            raise ModelUnavailable(
+                f"{model} v{version} is not loaded: {problem}.",
+                {"model": model, "version": version, "cause": "not_servable"},
+            )
+        spec = self.source.worker_spec(model, version)
+        made = ModelWorker(
+            spec,
+            lambda target: self.source.copy_artifact(spec.sha256, target),
+            timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb,
+            on_restart=self._on_restart,
+        )
+        made.start()
+        return made
 
     def __iter__(self) -> Iterator[ModelWorker]:
         return iter(list(self._workers.values()))
