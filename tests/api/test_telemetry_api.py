@@ -220,6 +220,7 @@ def test_unknown_column_lists_the_expected_ones(
         "score",
         "latency_ms",
         "error",
+        "arm",
         "age",
         "income",
         "region",
