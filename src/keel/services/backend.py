@@ -12,6 +12,7 @@ from keel.errors import NotReady
 from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
+from keel.services.deployments import Deployments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -32,6 +33,7 @@ from keel.store.audit_checkpoints import CheckpointFile, open_key
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
+from keel.store.sql.deployments import SqlDeploymentStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -63,6 +65,7 @@ class Backend:
     slos: Slos
     retraining: Retraining
     playbooks: Playbooks
+    deployments: Deployments
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -123,6 +126,9 @@ class Backend:
             settings.data_dir / "retraining",
             notifications,
         )
+        deployments = Deployments(
+            SqlDeploymentStore(engine), registry, governance, telemetry, incidents, evaluation
+        )
         backend = cls(
             settings=settings,
             engine=engine,
@@ -144,8 +150,15 @@ class Backend:
             retraining=retraining,
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
-                playbook_store, registry, incidents, governance, retraining, notifications
+                playbook_store,
+                registry,
+                incidents,
+                governance,
+                retraining,
+                notifications,
+                rollouts=deployments,
             ),
+            deployments=deployments,
         )
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
@@ -153,6 +166,8 @@ class Backend:
         backend.governance.add_listener(notifications.emit)
         # ...and every signed audit checkpoint: webhook receivers become outside witnesses.
         backend.audit.add_listener(notifications.emit)
+        # ...and every deployment change (deployment.started, .advanced, .promoted, .aborted...).
+        backend.deployments.add_listener(notifications.emit)
         return backend
 
     def migrate(self) -> None:
