@@ -14,6 +14,7 @@ from tests.services.governed_credit import MODEL, ROOT, holdout_bytes
 
 from keel.config import Settings
 from keel.domain.deployments import DeploymentState
+from keel.domain.incidents import Severity
 from keel.domain.traffic import ArmName, ServingPlan
 from keel.errors import Conflict, InvalidInput
 from keel.services.backend import Backend
@@ -252,3 +253,41 @@ def test_blue_green_smoke_tests_green_then_switches_and_keeps_blue_for_a_while(
     released = plan(live)
     assert arms(released) == [("stable", 2, 1.0)]
     assert released.revision > switched.revision
+
+
+PLAYBOOK = """\
+name: hold-and-roll-back
+model: credit
+match:
+  severity: [P1, P2]
+actions:
+  - pause_rollout
+  - rollback
+"""
+
+
+def test_playbooks_pause_and_roll_back_a_rollout_but_never_punish_stable(
+    live: Backend, clock: Clock
+) -> None:
+    live.playbooks.apply(DANA, PLAYBOOK)
+    live.deployments.deploy(DANA, MODEL, 2, "canary", TWO_STEPS)
+    incident, _ = live.incidents.trigger(
+        ROOT, key="latency:credit", model=MODEL, version=2, title="p99 up", severity=Severity.P2
+    )
+    timeline = live.incidents.get(incident.id).timeline
+    outcomes = [(e.details["action"], e.details["outcome"]) for e in timeline if e.kind == "action"]
+    assert outcomes == [("pause_rollout", "done"), ("rollback", "done")]
+    found = live.deployments.latest(MODEL)
+    assert found.state == DeploymentState.ABORTED
+    assert "rolled back by a playbook" in found.reason
+    assert arms(plan(live)) == [("stable", 1, 1.0)]
+    # The next canary fails its analysis: its own incident's rollback leaves production alone.
+    live.deployments.deploy(DANA, MODEL, 2, "canary", TWO_STEPS)
+    log_rows(live, 1, T0, 450, seed=41, seconds=15)
+    log_rows(live, 2, T0, 50, seed=42, seconds=15, error_share=0.3)
+    clock.advance(20)
+    assert live.deployments.run_due() == [f"{MODEL}: canary aborted at step 1"]
+    assert production(live) == 1
+    aborted = live.incidents.get(live.deployments.latest(MODEL).incident_id or 0)
+    messages = [e.message for e in aborted.timeline if e.kind == "action"]
+    assert any("already aborted" in m for m in messages)

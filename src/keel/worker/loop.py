@@ -63,6 +63,7 @@ class Worker:
 def scheduled_jobs(backend: Backend) -> list[Job]:
     """The jobs every worker runs (`keel up` starts one beside the API)."""
     from keel.worker.audit import checkpoint_job
+    from keel.worker.deployments import deployment_job
     from keel.worker.monitors import monitor_job  # they import Job from here
     from keel.worker.notifications import delivery_job, slo_job
     from keel.worker.retention import retention_job
@@ -75,4 +76,5 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
         retraining_job(backend.retraining),
         retention_job(backend.telemetry),
         checkpoint_job(backend.audit, every_minutes=backend.settings.audit_checkpoint_minutes),
+        deployment_job(backend.deployments),
     ]
