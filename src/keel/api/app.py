@@ -15,6 +15,7 @@ from keel.api.limits import BodySizeLimit
 from keel.api.metrics import HttpMetrics
 from keel.api.responses import install_error_responses
 from keel.api.routers import aliases, audit, health, models, teams, tokens, users, versions
+from keel.api.routers import deployments as deployment_routes
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
@@ -74,6 +75,7 @@ def create_app(backend: Backend) -> FastAPI:
         incidents_routes.router,
         notification_routes.router,
         playbook_routes.router,
+        deployment_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

@@ -46,11 +46,13 @@ from keel.domain.names import check_name
 from keel.domain.permissions import Grant, Permission, Principal, PrincipalKind, Role, authorize
 from keel.domain.traffic import Arm, ArmName, ServingPlan
 from keel.errors import Conflict, InvalidInput, KeelError, NotFound
+from keel.services import kubernetes_export
 from keel.services.deployment_analysis import CanaryAnalysis, Measurement
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.incidents import Incidents
 from keel.services.registry import Registry
+from keel.services.shadow_report import ShadowReport, shadow_report
 from keel.services.telemetry import Telemetry
 from keel.store.sql.deployments import NewDeployment, SqlDeploymentStore
 
@@ -222,6 +224,38 @@ class Deployments:
         else:
             live = (Arm(ArmName.STABLE, state.production, 1.0),)
         return ServingPlan(model, live, None, str(found.id), key, revision)
+
+    def shadow_report(self, model: str) -> ShadowReport:
+        """The pairs of the model's newest shadow deployment so far (`NotFound` without one)."""
+        found = next(
+            (
+                d
+                for d in self.store.list(check_name(model, "model"))
+                if d.strategy == Strategy.SHADOW
+            ),
+            None,
+        )
+        if found is None or found.stable is None:
+            raise NotFound(
+                f"{model} has had no shadow deployment. Start one with "
+                f"`keel deploy {model} VERSION --strategy shadow`.",
+                {"model": model},
+            )
+        end = self.clock() if found.state.active else found.updated_at
+        return shadow_report(
+            self.analysis.telemetry,
+            found.model,
+            found.stable,
+            found.candidate,
+            found.created_at,
+            end,
+        )
+
+    def export(self, model: str, fmt: str) -> str:
+        """Kubernetes manifests (``kserve`` or ``argo-rollouts``) of the newest deployment."""
+        found = self.latest(model)
+        production = self.governance.production_version(found.model)
+        return kubernetes_export.export(self.registry, found, production, fmt)
 
     # -- starting ----------------------------------------------------------------------------------
 
