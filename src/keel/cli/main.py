@@ -10,6 +10,7 @@ import typer
 
 from keel.cli import (
     audit,
+    deployments,
     documents,
     evaluation,
     governance,
@@ -91,3 +92,5 @@ app.add_typer(playbooks.playbooks_app, name="playbooks")
 app.command("rollback")(playbooks.rollback)
 app.command("retrain")(playbooks.retrain)
 app.add_typer(retraining.retraining_app, name="retraining")
+app.command("deploy")(deployments.deploy)
+app.add_typer(deployments.deployments_app, name="deployments")

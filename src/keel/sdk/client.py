@@ -45,6 +45,7 @@ from keel.schemas import (
 from keel.sdk import artifacts
 from keel.sdk.artifacts import Progress
 from keel.sdk.credentials import discover_token
+from keel.sdk.deployments import DeploymentCalls
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
@@ -79,6 +80,7 @@ class Client(
     NotificationCalls,
     IncidentCalls,
     PlaybookCalls,
+    DeploymentCalls,
 ):
     """A connection to one Keel server.
 
