@@ -63,6 +63,7 @@ def main(
 
 
 app.command("up")(server.up)
+app.command("serve")(server.serve)
 app.add_typer(server.db_app, name="db")
 app.add_typer(registry.teams_app, name="teams")
 app.add_typer(registry.models_app, name="models")

@@ -86,6 +86,42 @@ def up(
     finally:
         worker.stop()
         thread.join(timeout=5)
+        app.state.gateway.close()  # its model workers, and the last prediction rows logged
+        backend.close()
+
+
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8421,
+    log_level: Annotated[str, typer.Option(help="Server log level.")] = "info",
+) -> None:
+    """Run the prediction gateway alone, without the API or the dashboard.
+
+    Stateless: it reads deployments from the metadata database (KEEL_DATABASE_URL) and artifacts
+    from the artifact store (KEEL_ARTIFACT_URL), so several can run beside the API. It answers
+    /models/NAME/invocations (MLflow) and /v2/models/NAME/infer (Open Inference V2), plus
+    /healthz, /readyz and /metrics. It never migrates the database: run `keel up` or
+    `keel db upgrade` first.
+    """
+    import uvicorn
+
+    from keel.server import build_gateway_app
+    from keel.services.backend import Backend
+
+    settings = Settings.load(data_dir=data_dir)
+    try:
+        backend = Backend.open(settings)
+    except KeelError as exc:
+        err.print(exc.message, markup=False, soft_wrap=True, highlight=False)
+        raise typer.Exit(1) from None
+    app = build_gateway_app(backend)
+    err.print(f"Keel's gateway is up at [bold]http://{host}:{port}[/bold]", soft_wrap=True)
+    logging.basicConfig(level=log_level.upper())
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    finally:
+        app.state.gateway.close()
         backend.close()
 
 

@@ -7,6 +7,12 @@ them.
 | contributor | yes      | yes                     |                     |                     |
 | approver    | yes      | yes                     | yes                 |                     |
 | admin       | yes      | every team              | every team          | yes (global role)   |
+
+Prediction (the gateway's routes) needs ``predict`` in the model's team: contributors, approvers
+and admins hold it, and so does ``predictor``, the role for the service accounts of applications
+that call a model. A predictor reads nothing else and writes nothing, so an application's token
+never carries write or approve rights. Viewers do not predict: a prediction costs compute and
+writes telemetry.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ class Permission(StrEnum):
     WRITE = "write"  # register models and versions, move aliases (in the model's team)
     APPROVE = "approve"  # sign off versions (in the model's team)
     ADMIN = "admin"  # manage teams, users, roles, others' tokens; read the audit trail
+    PREDICT = "predict"  # call a deployed model through the gateway (in the model's team)
 
 
 class Role(StrEnum):
+    PREDICTOR = "predictor"  # prediction only: the service account of a calling application
     VIEWER = "viewer"
     CONTRIBUTOR = "contributor"
     APPROVER = "approver"
@@ -38,12 +46,14 @@ class PrincipalKind(StrEnum):
     SERVICE = "service"
 
 
-_RANK = {Role.VIEWER: 1, Role.CONTRIBUTOR: 2, Role.APPROVER: 3, Role.ADMIN: 4}
+# A predictor ranks below a viewer: it reads nothing (see `_PREDICTORS` for what it may do).
+_RANK = {Role.PREDICTOR: 0, Role.VIEWER: 1, Role.CONTRIBUTOR: 2, Role.APPROVER: 3, Role.ADMIN: 4}
 _NEEDS = {
     Permission.READ: Role.VIEWER,
     Permission.WRITE: Role.CONTRIBUTOR,
     Permission.APPROVE: Role.APPROVER,
 }
+_PREDICTORS = frozenset({Role.PREDICTOR, Role.CONTRIBUTOR, Role.APPROVER, Role.ADMIN})
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,11 @@ def allows(principal: Principal, permission: Permission, team: str | None = None
         return True
     if permission == Permission.ADMIN:
         return False
+    if permission == Permission.PREDICT:
+        # Any grant in the team that predicts (a predictor who is also a viewer still may).
+        return any(
+            g.role in _PREDICTORS and (team is None or g.team == team) for g in principal.grants
+        )
     needed = _RANK[_NEEDS[permission]]
     if permission == Permission.READ or team is None:
         return any(_RANK[g.role] >= needed for g in principal.grants)
@@ -98,7 +113,9 @@ def authorize(principal: Principal, permission: Permission, team: str | None = N
     if allows(principal, permission, team):
         return
     where = f" in team {team!r}" if team else ""
-    needed = "admin" if permission == Permission.ADMIN else _NEEDS[permission].value
+    needed = {Permission.ADMIN: "admin", Permission.PREDICT: "predictor"}.get(permission) or (
+        _NEEDS[permission].value
+    )
     raise PermissionDenied(
         f"{principal.name!r} may not {permission.value}{where}: that needs the {needed!r} role"
         f"{where or ''}. Ask an admin for it (keel users grant).",

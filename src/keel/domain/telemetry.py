@@ -12,8 +12,12 @@ PREDICTION = "prediction"
 SCORE = "score"
 LATENCY_MS = "latency_ms"
 ERROR = "error"
+# Which arm of a deployment answered (see `keel.domain.traffic.ArmName`); rows the SDK logs
+# directly are "stable".
+ARM = "arm"
+DEFAULT_ARM = "stable"
 LABEL = "label"
-PREDICTION_COLUMNS = (PREDICTION_ID, TIMESTAMP, PREDICTION, SCORE, LATENCY_MS, ERROR)
+PREDICTION_COLUMNS = (PREDICTION_ID, TIMESTAMP, PREDICTION, SCORE, LATENCY_MS, ERROR, ARM)
 LABEL_COLUMNS = (PREDICTION_ID, LABEL, TIMESTAMP)
 # Hive partition keys in the directory layout. They live only in paths and are never read back
 # as columns, so a feature may share their names.

@@ -372,3 +372,84 @@ def _run(
     if child.stdout is not None:
         child.stdout.close()
     return SandboxResult(returncode=child.returncode, output=output, timed_out=timed_out)
+
+
+def start_sandboxed(
+    argv: Sequence[str],
+    *,
+    workdir: Path,
+    limits: SandboxLimits,
+    env: Mapping[str, str] | None = None,
+    readonly: Sequence[Path] = (),
+    hide: Sequence[Path] = (),
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as a long-lived process in the same sandbox as `run_sandboxed`, with pipes
+    on its stdin and stdout (its stderr goes to ``workdir/stderr.log``), and return at once.
+
+    For model workers, which answer many requests over their pipes. ``limits.wall_seconds`` is
+    not applied here: the caller bounds each request and kills the process (`stop_sandboxed`)
+    when one takes too long. Raises `SandboxUnavailable` when the sandbox cannot be built.
+    """
+    workdir = Path(workdir).resolve()
+    if not workdir.is_dir():
+        raise KeelError(f"The sandbox work directory {workdir} does not exist.")
+    command = [*_limiter(limits), *argv]
+    environment = _environment(workdir, env)
+    stderr = (workdir / "stderr.log").open("wb")
+    try:
+        if opted_out():
+            log.warning(
+                "%s=none: starting %s WITHOUT the model sandbox",
+                SANDBOX_ENV,
+                argv[0] if argv else "?",
+            )
+            return _start(command, workdir, environment, stderr, [])
+        ok, reason = sandbox_available()
+        if not ok:
+            raise SandboxUnavailable(
+                f"Keel runs model code only in its sandbox, which is unavailable: {reason}.",
+                {"mechanism": "bubblewrap", "fix": INSTALL_HINT},
+            )
+        bwrap = shutil.which("bwrap") or "bwrap"
+        passwd_r, passwd_w = os.pipe()
+        group_r, group_w = os.pipe()
+        try:
+            for fd, text in ((passwd_w, _PASSWD), (group_w, _GROUP)):
+                os.write(fd, text.encode())
+                os.close(fd)
+            secrets = [*_secret_paths(), *(Path(p).resolve() for p in hide)]
+            prefix = _bwrap_argv(bwrap, workdir, readonly, secrets, [passwd_r, group_r])
+            return _start([*prefix, *command], workdir, environment, stderr, [passwd_r, group_r])
+        finally:
+            for fd in (passwd_r, group_r):
+                os.close(fd)
+    finally:
+        stderr.close()  # the child holds its own copy
+
+
+def _start(
+    argv: list[str], workdir: Path, env: dict[str, str], stderr: IO[bytes], fds: list[int]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        cwd=workdir,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+        pass_fds=fds,
+        bufsize=0,
+    )
+
+
+def stop_sandboxed(child: subprocess.Popen[bytes]) -> int:
+    """Kill a process `start_sandboxed` started, with everything it started, and reap it."""
+    if child.returncode is None:
+        _kill_tree(child)
+    returncode = child.wait()
+    for pipe in (child.stdin, child.stdout):
+        if pipe is not None:
+            with suppress(OSError):
+                pipe.close()
+    return returncode

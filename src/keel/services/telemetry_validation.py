@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import (
+    ARM,
+    DEFAULT_ARM,
     ERROR,
     LABEL,
     LABEL_COLUMNS,
@@ -301,7 +303,8 @@ def validate_predictions(
     """The batch in the stored layout, or `InvalidInput` naming the first problem.
 
     Required: ``prediction`` and every non-nullable feature or protected attribute. Optional:
-    ``prediction_id`` (generated), ``ts`` (now), ``score``, ``latency_ms``, ``error``.
+    ``prediction_id`` (generated), ``ts`` (now), ``score``, ``latency_ms``, ``error``, ``arm``
+    ("stable").
     """
     layout = Layout.of(signature)
     table = without_pandas_index(table)
@@ -328,6 +331,8 @@ def validate_predictions(
     columns[SCORE] = optional(SCORE, ColumnType.FLOAT)
     columns[LATENCY_MS] = optional(LATENCY_MS, ColumnType.FLOAT)
     columns[ERROR] = optional(ERROR, ColumnType.STRING)
+    arm = optional(ARM, ColumnType.STRING)
+    columns[ARM] = pc.coalesce(arm, pa.scalar(DEFAULT_ARM)) if arm.null_count else arm
     for column in layout.logged:
         if column.name in present:
             values = conform(column.name, table.column(column.name), column.dtype)
