@@ -46,7 +46,12 @@ def fitted(seed: int, *, flipped: bool = False) -> LogisticRegression:
     return LogisticRegression().fit(train[["x1", "x2"]], target)
 
 
-def wait_for(what: str, check: Callable[[], Any], deadline_s: float = DEADLINE_S) -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    deadline_s: float = DEADLINE_S,
+    explain: Callable[[], str] = str,
+) -> Any:
     """Poll ``check`` until it returns something truthy (returned), or fail after the deadline."""
     end = time.monotonic() + deadline_s
     while True:
@@ -54,7 +59,7 @@ def wait_for(what: str, check: Callable[[], Any], deadline_s: float = DEADLINE_S
         if found:
             return found
         if time.monotonic() > end:
-            pytest.fail(f"gave up waiting for {what}")
+            pytest.fail(f"gave up waiting for {what}: {explain()}")
         threading.Event().wait(0.2)  # a pause between polls, not a wait for the outcome
 
 
@@ -147,6 +152,10 @@ def state(keel: Keel, model: str) -> str:
     return keel.client.deployment(model).state
 
 
+def timeline(keel: Keel, model: str) -> Callable[[], str]:
+    return lambda: keel.client.deployment(model).model_dump_json()
+
+
 def write_plan(tmp_path: Path, plan: dict[str, Any]) -> str:
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan), encoding="utf-8")
@@ -177,7 +186,11 @@ def test_story_1_a_canary_that_predicts_worse_aborts_by_itself(keel: Keel, tmp_p
         }
         with Load(keel, model, seed=100, labels=True) as load:
             keel.server.ok("deploy", model, "2", "--plan", write_plan(tmp_path, plan))
-            wait_for("the canary to abort", lambda: state(keel, model) == "aborted")
+            wait_for(
+                "the canary to abort",
+                lambda: state(keel, model) == "aborted",
+                explain=timeline(keel, model),
+            )
             aborted_at = load.served()
             # All traffic back on v1 within the step's interval (+ the gateway's 1 s cache).
             wait_for(
@@ -231,7 +244,11 @@ def test_story_2_a_good_canary_goes_through_every_step_and_promotes_itself(
         keel.server.ok(
             "deploy", model, "2", "--strategy", "canary", "--plan", write_plan(tmp_path, plan)
         )
-        wait_for("the canary to promote itself", lambda: state(keel, model) == "promoted")
+        wait_for(
+            "the canary to promote itself",
+            lambda: state(keel, model) == "promoted",
+            explain=timeline(keel, model),
+        )
     assert set(load.statuses) == {200}
     assert {1, 2} <= set(load.versions)
     kinds = [e.kind for e in keel.client.deployment(model).events]
@@ -251,7 +268,9 @@ def test_story_3_blue_green_switches_under_load_with_no_failed_request(keel: Kee
     with Load(keel, model, seed=300) as load:
         wait_for("a few answers from blue", lambda: load.served() >= 5)
         keel.client.deploy(model, version, strategy="blue-green", plan={"keepBlueSeconds": 60})
-        wait_for("the switch", lambda: state(keel, model) == "promoted")
+        wait_for(
+            "the switch", lambda: state(keel, model) == "promoted", explain=timeline(keel, model)
+        )
         switched = load.served()
         wait_for("answers after the switch", lambda: load.served() >= switched + 20)
     failed = sum(n for status, n in load.statuses.items() if status != 200)

@@ -154,6 +154,15 @@ def test_checks_judge_absolute_and_relative_thresholds_in_the_metric_s_direction
     )
 
 
+def test_an_absolute_check_judges_the_canary_alone_a_relative_one_needs_stable() -> None:
+    alone = judge_check(Check(Metric.ERROR_RATE, 0.05), ArmFigure(0.0, 50), ArmFigure(None, 0), 20)
+    assert alone.verdict == Verdict.SUCCESSFUL
+    relative = Check(Metric.ERROR_RATE, 0.5, relative=True)
+    assert judge_check(relative, ArmFigure(0.0, 50), ArmFigure(None, 0), 20).verdict == (
+        Verdict.INCONCLUSIVE
+    )
+
+
 def test_too_few_rows_is_inconclusive_and_missing_labels_skip_live_checks() -> None:
     few = judge_check(Check(Metric.ERROR_RATE, 0.02), ArmFigure(0.5, 5), ArmFigure(0.0, 500), 20)
     assert few.verdict == Verdict.INCONCLUSIVE

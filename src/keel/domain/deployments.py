@@ -139,6 +139,11 @@ class Check:
     threshold: float
     relative: bool = False
 
+    @property
+    def needs_stable(self) -> bool:
+        """An absolute threshold judges the canary alone; a relative one and drift need both."""
+        return self.relative or self.metric == Metric.PREDICTION_DRIFT
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "metric": str(self.metric),
@@ -494,19 +499,23 @@ def judge_check(
     >>> bad.verdict
     <Verdict.FAILED: 'failed'>
     """
-    few = canary.rows < min_samples or stable.rows < min_samples
-    if few or canary.value is None or stable.value is None:
+    both = check.needs_stable
+    few = canary.rows < min_samples or (both and stable.rows < min_samples)
+    if few or canary.value is None or (both and stable.value is None):
         verdict = Verdict.SKIPPED if check.metric.needs_labels else Verdict.INCONCLUSIVE
+        need = "the canary needs" if not both else "each arm needs"
         return CheckResult(
             check.metric,
             verdict,
             canary.value,
             stable.value,
             None,
-            f"{canary.rows} canary and {stable.rows} stable rows; each arm needs {min_samples}",
+            f"{canary.rows} canary and {stable.rows} stable rows; {need} {min_samples}",
         )
+    assert canary.value is not None
     higher = check.metric.higher_is_better
     if check.relative:
+        assert stable.value is not None
         bound = (
             stable.value * (1 - check.threshold) if higher else stable.value * (1 + check.threshold)
         )

@@ -70,6 +70,17 @@ def _live(metric: Metric, predicted: FloatArray, actual: FloatArray) -> ArmFigur
     return ArmFigure(value, len(predicted))
 
 
+def _no_stable(check: Check) -> CheckResult:
+    return CheckResult(
+        check.metric,
+        Verdict.SKIPPED,
+        None,
+        None,
+        None,
+        "a 100% step sends the stable version no traffic to compare with",
+    )
+
+
 class CanaryAnalysis:
     """Measures one step of a canary (`measure`)."""
 
@@ -131,7 +142,9 @@ class CanaryAnalysis:
             return Measurement(Verdict.ERROR, (), 0, 0, f"{type(exc).__name__}: {exc}")
         min_samples = deployment.plan.analysis.min_samples
         results = tuple(
-            judge_check(check, *self.figures(check, canary, stable), min_samples)
+            _no_stable(check)
+            if step.weight >= 1.0 and check.needs_stable
+            else judge_check(check, *self.figures(check, canary, stable), min_samples)
             for check in step.checks
         )
         return Measurement(
