@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from tests import pg_cluster
 from tests.services.deployed_credit import DANA, T0, Clock, log_rows, register, set_up
 from tests.services.governed_credit import MODEL, ROOT, holdout_bytes
@@ -291,3 +293,58 @@ def test_playbooks_pause_and_roll_back_a_rollout_but_never_punish_stable(
     aborted = live.incidents.get(live.deployments.latest(MODEL).incident_id or 0)
     messages = [e.message for e in aborted.timeline if e.kind == "action"]
     assert any("already aborted" in m for m in messages)
+
+
+# The fields the resources' CRD schemas require (KServe serving.kserve.io/v1beta1
+# InferenceService; Argo Rollouts argoproj.io/v1alpha1 Rollout and AnalysisTemplate). The kserve
+# Python SDK is not installed, so the manifests are checked against these instead.
+REQUIRED: dict[str, list[str]] = {
+    "InferenceService": ["apiVersion", "kind", "metadata.name", "spec.predictor"],
+    "Rollout": ["apiVersion", "kind", "metadata.name", "spec.selector", "spec.template"],
+    "AnalysisTemplate": ["apiVersion", "kind", "metadata.name", "spec.metrics"],
+}
+
+
+def _at(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split("."):
+        assert isinstance(value, dict) and part in value, f"{document['kind']} lacks {dotted}"
+        value = value[part]
+    return value
+
+
+def test_the_kubernetes_export_has_every_required_field(live: Backend) -> None:
+    live.deployments.deploy(DANA, MODEL, 2, "canary", TWO_STEPS)
+    (service,) = yaml.safe_load_all(live.deployments.export(MODEL, "kserve"))
+    for dotted in REQUIRED["InferenceService"]:
+        _at(service, dotted)
+    predictor = service["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert predictor["model"]["modelFormat"]["name"] == "sklearn"
+    assert predictor["model"]["storageUri"].endswith(
+        live.registry.get_version(MODEL, 2).artifact.sha256
+    )
+
+    rollout, template = yaml.safe_load_all(live.deployments.export(MODEL, "argo-rollouts"))
+    for document in (rollout, template):
+        for dotted in REQUIRED[document["kind"]]:
+            _at(document, dotted)
+    steps = rollout["spec"]["strategy"]["canary"]["steps"]
+    assert [s for s in steps if "setWeight" in s] == [{"setWeight": 10}, {"setWeight": 50}]
+    assert all(len(s) == 1 for s in steps)  # each canary step is exactly one action
+    selector = rollout["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= rollout["spec"]["template"]["metadata"]["labels"].items()
+    for metric in template["spec"]["metrics"]:
+        assert metric["name"] and metric["provider"]["prometheus"]["query"]
+        assert (metric["failureLimit"], metric["consecutiveErrorLimit"]) == (0, 4)
+    queries = " ".join(m["provider"]["prometheus"]["query"] for m in template["spec"]["metrics"])
+    assert "keel_prediction_errors_total" in queries and "keel_predictions_total" in queries
+    assert (
+        "prediction_drift"
+        in rollout["metadata"]["annotations"]["keel.dev/checks-judged-by-keel-only"]
+    )
+    with pytest.raises(InvalidInput, match="kserve, argo-rollouts"):
+        live.deployments.export(MODEL, "helm")
+    live.deployments.abort(DANA, MODEL)
+    (after,) = yaml.safe_load_all(live.deployments.export(MODEL, "kserve"))
+    assert "canaryTrafficPercent" not in after["spec"]["predictor"]
