@@ -20,7 +20,7 @@ and meaning (`failureLimit`, `inconclusiveLimit`, `consecutiveErrorLimit`)::
 
     steps:
       - weight: 10            # percent of live traffic on the canary
-        minDuration: 2m       # and/or minRequests: 500 (canary requests in this step)
+        minDuration: 2m       # and/or minRequests: 500 (predictions the canary served)
         checks:
           - {metric: error_rate, absolute: 0.02}      # canary's error rate <= 2%
           - {metric: latency_p99_ms, relative: 0.25}  # canary p99 <= stable p99 x 1.25
@@ -155,7 +155,7 @@ class Check:
 class Step:
     weight: float  # share of live traffic on the canary, in (0, 1]
     min_duration_s: float | None = None
-    min_requests: int | None = None
+    min_requests: int | None = None  # predictions (rows) the canary served in the step
     checks: tuple[Check, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
