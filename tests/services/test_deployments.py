@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 import yaml
 from tests import pg_cluster
-from tests.services.deployed_credit import DANA, T0, Clock, log_rows, register, set_up
+from tests.services.deployed_credit import (
+    DANA,
+    SECURITY_ONLY,
+    T0,
+    Clock,
+    log_rows,
+    register,
+    set_up,
+)
 from tests.services.governed_credit import MODEL, ROOT, holdout_bytes
 
 from keel.config import Settings
@@ -21,7 +29,7 @@ from keel.domain.traffic import ArmName, ServingPlan
 from keel.errors import Conflict, InvalidInput
 from keel.services.backend import Backend
 
-TWO_STEPS = {
+TWO_STEPS: dict[str, Any] = {
     "steps": [
         {
             "weight": 10,
@@ -348,3 +356,20 @@ def test_the_kubernetes_export_has_every_required_field(live: Backend) -> None:
     live.deployments.abort(DANA, MODEL)
     (after,) = yaml.safe_load_all(live.deployments.export(MODEL, "kserve"))
     assert "canaryTrafficPercent" not in after["spec"]["predictor"]
+
+
+def test_a_canary_whose_promotion_is_refused_at_the_end_pauses_with_the_reasons(
+    live: Backend, clock: Clock
+) -> None:
+    one_step = {"steps": [TWO_STEPS["steps"][0]], "analysis": TWO_STEPS["analysis"]}
+    live.deployments.deploy(DANA, MODEL, 2, "canary", one_step)
+    # A new policy version: v2's gate results were judged under the old one, so they are stale.
+    live.governance.apply_policy(ROOT, SECURITY_ONLY.replace("10", "20"))
+    log_rows(live, 1, T0, 200, seed=51)
+    log_rows(live, 2, T0, 50, seed=52)
+    clock.advance(61)
+    assert live.deployments.run_due() == [f"{MODEL}: canary paused, its promotion was refused"]
+    found = live.deployments.latest(MODEL)
+    assert found.state == DeploymentState.PAUSED
+    assert "security gate pending" in found.reason
+    assert production(live) == 1

@@ -54,7 +54,7 @@ from keel.services.incidents import Incidents
 from keel.services.registry import Registry
 from keel.services.shadow_report import ShadowReport, shadow_report
 from keel.services.telemetry import Telemetry
-from keel.store.sql.deployments import NewDeployment, SqlDeploymentStore
+from keel.store.sql.deployments import NewDeployment, SqlDeploymentStore, StaleDeployment
 
 log = logging.getLogger("keel.deployments")
 
@@ -338,7 +338,11 @@ class Deployments:
         )
         self._announce("started", created)
         if chosen == Strategy.DIRECT:
-            return self._finish(by, created, "direct deployment")
+            try:
+                return self._finish(by, created, "direct deployment")
+            except KeelError as exc:  # the gates changed since the check: nothing serves it
+                self._move(by, created, Move.ABORT, f"promotion refused: {exc.message}")
+                raise
         return created
 
     # -- a person's moves ------------------------------------------------------------------------
@@ -435,7 +439,7 @@ class Deployments:
                 continue
             try:
                 line = self._step(found)
-            except Conflict:  # a person moved it meanwhile: their move wins
+            except StaleDeployment:  # a person moved it meanwhile: their move wins
                 continue
             except Exception:
                 log.exception("deployment %s of %s failed to advance", found.id, found.model)
@@ -458,8 +462,9 @@ class Deployments:
             except KeelError as exc:
                 self._abort_by_keel(found, f"green smoke test failed: {exc.message}", {})
                 return f"{found.model}: blue-green aborted, smoke test failed"
-        self._finish(ACTOR, found, "green passed its smoke test and took all traffic")
-        return f"{found.model}: switched to version {found.candidate}"
+        if self._finish_or_pause(found, "green passed its smoke test and took all traffic"):
+            return f"{found.model}: switched to version {found.candidate}"
+        return f"{found.model}: blue-green paused, its promotion was refused"
 
     def _smoke_test(self, found: Deployment) -> Deployment:
         """Run green on its evaluation data in a sandboxed child process; raises on failure."""
@@ -539,8 +544,21 @@ class Deployments:
             )
             self._announce("advanced", saved)
             return f"{found.model}: canary advanced to {saved.weight:.0%}"
-        self._finish(ACTOR, found, "every canary step passed its analysis")
-        return f"{found.model}: canary promoted"
+        if self._finish_or_pause(found, "every canary step passed its analysis"):
+            return f"{found.model}: canary promoted"
+        return f"{found.model}: canary paused, its promotion was refused"
+
+    def _finish_or_pause(self, found: Deployment, reason: str) -> bool:
+        """Promote; if governance refuses (gates stale or failing since the start), pause with
+        its reasons for a person to decide instead of retrying forever."""
+        try:
+            self._finish(ACTOR, found, reason)
+        except StaleDeployment:
+            raise
+        except KeelError as exc:
+            self._move(ACTOR, found, Move.PAUSE, f"promotion refused: {exc.message}")
+            return False
+        return True
 
     def _abort_by_keel(self, found: Deployment, reason: str, details: dict[str, Any]) -> None:
         saved = self.store.save(

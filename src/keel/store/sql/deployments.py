@@ -25,6 +25,11 @@ from keel.store.sql.engine import read_transaction, write_transaction
 from keel.store.sql.tables import alias_assignments, model_versions, models
 from keel.store.sql.tables_deployments import deployment_events, deployments
 
+
+class StaleDeployment(Conflict):
+    """The deployment changed since it was read (another move won); nothing was written."""
+
+
 ACTIVE = (str(DeploymentState.PROGRESSING), str(DeploymentState.PAUSED))
 
 
@@ -224,7 +229,7 @@ class SqlDeploymentStore:
         with write_transaction(self._engine) as conn:
             current = self._read(conn, deployment_id)
             if current.revision != expect_revision:
-                raise Conflict(
+                raise StaleDeployment(
                     f"Deployment {deployment_id} of {current.model} changed meanwhile (it is "
                     f"{current.state} now); look at it again and retry.",
                     {"deployment": deployment_id, "state": str(current.state)},
