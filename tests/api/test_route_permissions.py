@@ -20,6 +20,8 @@ PUBLIC_ROUTES = {
     "/logout",
     "/docs",
     "/static/{name:path}",
+    "/v2/health/live",
+    "/v2/health/ready",
 }
 
 
@@ -84,6 +86,8 @@ def test_writes_need_write_approve_or_admin(app: FastAPI) -> None:
     # Any authenticated caller may manage its own tokens; every other write needs a role.
     own_tokens = {"POST /api/v1/tokens", "DELETE /api/v1/tokens/{token_id}"}
     signing_in = {"POST /login", "POST /logout"}
+    # Predicting is a POST that changes nothing but telemetry: it needs predict, never write.
+    predicting = {"POST /models/{name}/invocations", "POST /v2/models/{name}/infer"}
     for name, perms in _permissions(app).items():
         if name.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}:
             allowed = {Permission.WRITE, Permission.APPROVE, Permission.ADMIN}
@@ -91,6 +95,8 @@ def test_writes_need_write_approve_or_admin(app: FastAPI) -> None:
                 allowed = {Permission.AUTHENTICATED}
             if name in signing_in:
                 allowed = {Permission.PUBLIC}
+            if name in predicting:
+                allowed = {Permission.PREDICT}
             assert perms and perms <= allowed, name
 
 

@@ -12,6 +12,7 @@ VIEWER = Principal("v", grants=(Grant(Role.VIEWER, "risk"),))
 CONTRIBUTOR = Principal("c", grants=(Grant(Role.CONTRIBUTOR, "risk"),))
 APPROVER = Principal("a", grants=(Grant(Role.APPROVER, "risk"), Grant(Role.VIEWER, "growth")))
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
+PREDICTOR = Principal("app", grants=(Grant(Role.PREDICTOR, "risk"),))
 NOBODY = Principal("n")
 
 CASES = [
@@ -29,6 +30,16 @@ CASES = [
     (APPROVER, P.ADMIN, None, False),
     (ADMIN, P.APPROVE, "anything", True),
     (ADMIN, P.ADMIN, None, True),
+    # Predicting: a predictor (an application's service account) predicts in its team and does
+    # nothing else; contributors and approvers predict too, viewers do not.
+    (PREDICTOR, P.PREDICT, "risk", True),
+    (PREDICTOR, P.PREDICT, "growth", False),
+    (PREDICTOR, P.READ, None, False),
+    (PREDICTOR, P.WRITE, "risk", False),
+    (VIEWER, P.PREDICT, "risk", False),
+    (CONTRIBUTOR, P.PREDICT, "risk", True),
+    (APPROVER, P.PREDICT, "risk", True),
+    (ADMIN, P.PREDICT, "anything", True),
 ]
 
 
@@ -44,3 +55,9 @@ def test_denial_names_the_role_and_team_needed() -> None:
         authorize(CONTRIBUTOR, P.WRITE, "growth")
     assert "'c' may not write in team 'growth'" in caught.value.message
     assert "'contributor' role" in caught.value.message
+
+
+def test_a_denied_prediction_names_the_predictor_role() -> None:
+    with pytest.raises(PermissionDenied) as caught:
+        authorize(VIEWER, P.PREDICT, "risk")
+    assert "'predictor' role" in caught.value.message

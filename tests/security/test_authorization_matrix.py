@@ -20,6 +20,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.testclient import TestClient
 from tests import pg_cluster
+from tests.serving import serving_fixtures
 
 from keel.config import Settings
 from keel.domain.deployments import Strategy
@@ -31,6 +32,7 @@ from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.tokens import hint, new_token
 from keel.server import build_app
 from keel.services.backend import Backend
+from keel.serving.plans import FixedPlans
 from keel.store.sql.deployments import NewDeployment
 
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
@@ -45,6 +47,7 @@ CALLERS = [
     "contributor",
     "approver",
     "admin",
+    "predictor",
 ]
 
 
@@ -92,6 +95,7 @@ def _world(backend: Backend) -> World:
         "contributor": _user(backend, "cara", (Role.CONTRIBUTOR, "risk")),
         "approver": _user(backend, "april", (Role.APPROVER, "risk")),
         "admin": _user(backend, "ada", (Role.ADMIN, None)),
+        "predictor": _user(backend, "churn-app", (Role.PREDICTOR, "risk")),
     }
     expired, digest = new_token()
     identity.store.create_token(
@@ -104,7 +108,20 @@ def _world(backend: Backend) -> World:
     # No gate required for unassessed models here, so promotion succeeds for whoever may promote
     # (the gates themselves are tested in tests/test_governance_e2e.py).
     backend.governance.apply_policy(ADMIN, "tier: unassessed\nchecks: {}\n")
-    return World(TestClient(build_app(backend), raise_server_exceptions=False), backend, tokens)
+    app = build_app(backend)
+    # A served version of churn for the prediction routes (a direct plan until deployments exist
+    # on this branch).
+    served = registry.register_version(
+        ADMIN,
+        "churn",
+        io.BytesIO(serving_fixtures.joblib_bytes(serving_fixtures.fitted_model())),
+        "m.joblib",
+        VersionDraft(signature=serving_fixtures.SIGNATURE),
+    )
+    app.state.gateway.use_plans(
+        FixedPlans({"churn": serving_fixtures.direct("churn", served.version)})
+    )
+    return World(TestClient(app, raise_server_exceptions=False), backend, tokens)
 
 
 @pytest.fixture(
@@ -118,6 +135,7 @@ def world(
         backend = Backend.open(Settings.load(data_dir=data_dir, env={}))
         built = _world(backend)
         yield built
+        built.client.app.state.gateway.close()  # type: ignore[attr-defined]
         backend.close()
         return
     server = request.getfixturevalue("postgres_url")
@@ -351,6 +369,8 @@ def _with_job(method: str, suffix: str, body: Any = None) -> Request:
 
     return build
 
+
+_V2_BODY = {"inputs": [{"name": "X", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 0.2]}]}
 
 MATRIX: list[tuple[str, str, Request]] = [
     ("GET /healthz", "public", _json("GET", "/healthz")),
@@ -657,6 +677,21 @@ MATRIX: list[tuple[str, str, Request]] = [
         "team_read",
         _json("GET", "/api/v1/models/churn/retrain-runs"),
     ),
+    # Serving: predicting needs predict in the model's team (predictor, contributor, approver).
+    (
+        "POST /models/{name}/invocations",
+        "predict",
+        _json("POST", "/models/churn/invocations", lambda w: {"instances": [[0.1, 0.2]]}),
+    ),
+    (
+        "POST /v2/models/{name}/infer",
+        "predict",
+        _json("POST", "/v2/models/churn/infer", lambda w: _V2_BODY),
+    ),
+    ("GET /v2/models/{name}/ready", "predict", _json("GET", "/v2/models/churn/ready")),
+    ("GET /v2/models/{name}", "predict", _json("GET", "/v2/models/churn")),
+    ("GET /v2/health/live", "public", _json("GET", "/v2/health/live")),
+    ("GET /v2/health/ready", "public", _json("GET", "/v2/health/ready")),
 ]
 
 INVALID = {"no_token", "garbage", "expired", "revoked"}
@@ -664,6 +699,7 @@ ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "
 READERS_OF_RISK = {"viewer", "contributor", "approver", "admin"}
 WRITERS_OF_RISK = {"contributor", "approver", "admin"}
 APPROVERS_OF_RISK = {"approver", "admin"}
+PREDICTORS_OF_RISK = {"predictor", "contributor", "approver", "admin"}
 
 
 def expected(access: str, caller: str) -> int:
@@ -682,6 +718,8 @@ def expected(access: str, caller: str) -> int:
         return 200 if caller in WRITERS_OF_RISK else 403
     if access == "approve":
         return 200 if caller in APPROVERS_OF_RISK else 403
+    if access == "predict":
+        return 200 if caller in PREDICTORS_OF_RISK else 403
     assert access == "admin"
     return 200 if caller == "admin" else 403
 

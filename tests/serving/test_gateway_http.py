@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from collections.abc import Iterator
@@ -14,13 +15,15 @@ from tests.serving.serving_fixtures import (
     Served,
     direct,
     fitted_model,
+    joblib_bytes,
     register,
     served,
     token_for,
 )
 
 from keel.domain.permissions import Role
-from keel.domain.registry import Model
+from keel.domain.registry import Model, VersionDraft
+from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import ARM
 
 ROWS = [[0.5, -0.2], [-1.0, 1.5], [2.0, 0.1]]
@@ -154,6 +157,11 @@ def test_an_unknown_column_is_named(world: Served) -> None:
     assert error["details"]["column"] == "income"
 
 
+def test_a_prediction_id_that_cannot_travel_in_a_header_is_refused(world: Served) -> None:
+    body = {"dataframe_records": [{"x1": 1.0, "x2": 1.0, "prediction_id": "a,b"}]}
+    assert _error(_invoke(world, body), 422)["details"]["column"] == "prediction_id"
+
+
 def test_a_row_of_the_wrong_width_says_the_feature_order(world: Served) -> None:
     error = _error(_invoke(world, {"instances": [[1.0, 2.0, 3.0]]}), 422)
     assert "x1, x2" in error["message"]
@@ -267,3 +275,35 @@ def test_a_version_whose_scan_failed_is_never_loaded(world: Served) -> None:
     finally:
         world.plans.plans["churn"] = direct("churn", 1)
         world.gateway.use_plans(world.plans)
+
+
+def test_a_prediction_that_cannot_be_logged_is_counted_and_opens_an_incident(
+    world: Served,
+) -> None:
+    # The signature says the prediction is a boolean; the model answers 0/1 integers, which
+    # telemetry refuses. The caller still gets its answer; the lost rows are not silent.
+    signature = Signature(
+        (
+            Column("x1", ColumnType.FLOAT, nullable=False),
+            Column("x2", ColumnType.FLOAT),
+            Column("approved", ColumnType.BOOLEAN, ColumnRole.PREDICTION),
+        )
+    )
+    world.backend.registry.create_model(ADMIN, Model(name="loan", team="risk", owner="ana"))
+    version = world.backend.registry.register_version(
+        ADMIN,
+        "loan",
+        io.BytesIO(joblib_bytes(fitted_model())),
+        "m.joblib",
+        VersionDraft(signature=signature),
+    ).version
+    world.plans.plans["loan"] = direct("loan", version)
+    response = world.client.post(
+        "/models/loan/invocations", json={"instances": ROWS}, headers=world.auth
+    )
+    assert response.status_code == 200, response.text
+    assert world.gateway.log.flush()
+    text = world.client.get("/metrics").text
+    assert 'keel_prediction_log_failures_total{model="loan",reason="invalid"} 3.0' in text
+    incident = world.backend.incidents.open_incident("prediction-log:loan")
+    assert incident is not None and "not being logged" in incident.title

@@ -58,6 +58,9 @@ from keel.services.sandbox import SandboxLimits, start_sandboxed, stop_sandboxed
 log = logging.getLogger("keel.serving.workers")
 
 LOAD_TIMEOUT_S = 120.0
+# After a version failed to load, requests fail at once for this long before loading is retried
+# (a model that cannot load must not make every request wait for another attempt).
+RETRY_LOAD_AFTER_S = 5.0
 # A batch never holds more rows than this (a single larger request is sent alone).
 MAX_BATCH_ROWS = 10_000
 
@@ -151,6 +154,7 @@ class ModelWorker:
         self._buffer = bytearray()
         self._closed = False
         self._ready = threading.Event()
+        self._started = threading.Event()
         self._load_error: _Dead | None = None
         self._thread = threading.Thread(
             target=self._dispatch, name=f"keel-model-{spec.model}-v{spec.version}", daemon=True
@@ -169,9 +173,18 @@ class ModelWorker:
 
     def start(self) -> None:
         """Load the model in a new child and wait until it is ready; raise `ModelUnavailable`
-        when it cannot load."""
-        self._spawn()
+        when it cannot load.
+
+        The child is started from the dispatcher thread, never the caller's: bubblewrap's
+        ``--die-with-parent`` kills the sandbox when the *thread* that started it ends, and the
+        caller may be a short-lived thread of a pool.
+        """
         self._thread.start()
+        self._started.wait()
+        error = self._load_error
+        if error is not None:
+            self.close()
+            raise self._unavailable(error.cause, f"it did not load: {error.message}")
 
     def submit(self, table: pa.Table) -> Future[Outcome]:
         """Queue one request's rows; the future holds its `Outcome` or a `ModelUnavailable`."""
@@ -185,6 +198,10 @@ class ModelWorker:
     def close(self) -> None:
         """Stop the dispatcher and the child; queued requests fail with ``stopped``."""
         self._closed = True
+        child = self._child
+        if child is not None:
+            with suppress(OSError):
+                child.kill()  # a batch in flight fails now rather than after its timeout
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=self.timeout_s + 5)
@@ -206,13 +223,18 @@ class ModelWorker:
             (self._workdir / "request.json").write_text(json.dumps(request))
         self._buffer.clear()
         self._ready.clear()
-        child = start_sandboxed(
-            [sys.executable, "-m", "keel.services.model_worker", str(self._workdir)],
-            workdir=self._workdir,
-            limits=SandboxLimits(wall_seconds=0, memory_mb=self.memory_mb),
-            env=self._env,
-            readonly=self._readonly,
-        )
+        try:
+            child = start_sandboxed(
+                [sys.executable, "-m", "keel.services.model_worker", str(self._workdir)],
+                workdir=self._workdir,
+                limits=SandboxLimits(wall_seconds=0, memory_mb=self.memory_mb),
+                env=self._env,
+                readonly=self._readonly,
+            )
+        except (KeelError, OSError) as exc:  # e.g. the sandbox is unavailable
+            message = getattr(exc, "message", None) or str(exc)
+            self._load_error = _Dead("load_failed", message)
+            raise self._unavailable("load_failed", f"it did not start: {message}") from None
         self._child, self._pid = child, child.pid
         try:
             hello = json.loads(self._read_frame(time.monotonic() + LOAD_TIMEOUT_S))
@@ -264,10 +286,13 @@ class ModelWorker:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Dead("timeout", f"the model took longer than {self.timeout_s:g} s")
-            readable, _, _ = select.select([fd], [], [], left)
-            if not readable:
-                continue
-            chunk = os.read(fd, 1 << 20)
+            try:
+                readable, _, _ = select.select([fd], [], [], left)
+                if not readable:
+                    continue
+                chunk = os.read(fd, 1 << 20)
+            except (OSError, ValueError):  # closed under us: the worker is being stopped
+                raise _Dead("stopped", "the worker was stopped") from None
             if not chunk:
                 raise self._died()
             self._buffer += chunk
@@ -308,6 +333,16 @@ class ModelWorker:
         return batch
 
     def _dispatch(self) -> None:
+        try:
+            self._spawn()
+        except ModelUnavailable:
+            pass  # start() reports the load error
+        except Exception as exc:  # copying the artifact failed: reported the same way
+            self._load_error = _Dead("load_failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self._started.set()
+        if self._load_error is not None:
+            return
         while (first := self._queue.get()) is not None:
             batch = self._take(first)
             if self._child is None and not self._restart("restarting"):
@@ -420,6 +455,7 @@ class ModelWorkers:
         self._workers: dict[tuple[str, int], ModelWorker] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
+        self._failed: dict[tuple[str, int], tuple[float, ModelUnavailable]] = {}
 
     def loaded(self, model: str, version: int) -> ModelWorker | None:
         """The running worker of this version, without starting one."""
@@ -437,23 +473,35 @@ class ModelWorkers:
             found = self._workers.get(key)
             if found is not None:
                 return found
-            problem = self.source.servable_problem(model, version)
-            if problem is not None:
-                raise ModelUnavailable(
-                    f"{model} v{version} is not loaded: {problem}.",
-                    {"model": model, "version": version, "cause": "not_servable"},
-                )
-            spec = self.source.worker_spec(model, version)
-            made = ModelWorker(
-                spec,
-                lambda target: self.source.copy_artifact(spec.sha256, target),
-                timeout_s=self.timeout_s,
-                memory_mb=self.memory_mb,
-                on_restart=self._on_restart,
-            )
-            made.start()
+            failed = self._failed.get(key)
+            if failed is not None and time.monotonic() - failed[0] < RETRY_LOAD_AFTER_S:
+                raise failed[1]
+            try:
+                made = self._load(model, version)
+            except ModelUnavailable as exc:
+                self._failed[key] = (time.monotonic(), exc)
+                raise
+            self._failed.pop(key, None)
             self._workers[key] = made
             return made
+
+    def _load(self, model: str, version: int) -> ModelWorker:
+        problem = self.source.servable_problem(model, version)
+        if problem is not None:
+            raise ModelUnavailable(
+                f"{model} v{version} is not loaded: {problem}.",
+                {"model": model, "version": version, "cause": "not_servable"},
+            )
+        spec = self.source.worker_spec(model, version)
+        made = ModelWorker(
+            spec,
+            lambda target: self.source.copy_artifact(spec.sha256, target),
+            timeout_s=self.timeout_s,
+            memory_mb=self.memory_mb,
+            on_restart=self._on_restart,
+        )
+        made.start()
+        return made
 
     def __iter__(self) -> Iterator[ModelWorker]:
         return iter(list(self._workers.values()))

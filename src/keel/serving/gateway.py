@@ -40,9 +40,10 @@ from keel.services.backend import Backend
 from keel.services.model_workers import ModelUnavailable, ModelWorker, ModelWorkers, Outcome
 from keel.services.servable import ServableVersions
 from keel.services.telemetry_validation import UTC_MICROS
+from keel.serving.callers import RecentCallers
 from keel.serving.inputs import RequestRows, request_rows
 from keel.serving.metrics import GatewayMetrics
-from keel.serving.plans import CachedPlans, FixedPlans, PlanSource
+from keel.serving.plans import MAX_AGE_S, CachedPlans, FixedPlans, PlanSource
 from keel.serving.prediction_log import PredictionLog
 
 log = logging.getLogger("keel.serving")
@@ -138,8 +139,9 @@ class Gateway:
             self.servable, timeout_s=self.options.timeout_s, memory_mb=self.options.memory_mb
         )
         self.log = PredictionLog(self._write, self._log_failed)
+        self.callers = RecentCallers(backend.identity.authenticate)
         self._draw = draw
-        self._teams: dict[str, str] = {}
+        self._teams: dict[str, tuple[float, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     def use_plans(self, plans: PlanSource) -> None:
@@ -155,10 +157,11 @@ class Gateway:
     def authorize(self, by: Principal, model: str) -> None:
         """Raise unless ``by`` may predict with ``model`` (predict in its team); 404 when the
         model does not exist."""
-        team = self._teams.get(model)
-        if team is None:
-            team = self._teams[model] = self.backend.registry.get_model(model).team
-        authorize(by, Permission.PREDICT, team)
+        now = time.monotonic()
+        known = self._teams.get(model)
+        if known is None or now - known[0] >= MAX_AGE_S:  # a model may move to another team
+            known = self._teams[model] = (now, self.backend.registry.get_model(model).team)
+        authorize(by, Permission.PREDICT, known[1])
 
     def plan(self, model: str) -> ServingPlan:
         found = self.plans.serving_plan(model)

@@ -12,6 +12,7 @@ Inference Protocol body (`keel.serving.inference_v2`) become named columns of Py
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from keel.services.telemetry_validation import ARROW_TYPES, conform
 MODEL_ROLES = (ColumnRole.FEATURE,)
 LOGGED_ROLES = (ColumnRole.FEATURE, ColumnRole.PROTECTED_ATTRIBUTE)
 MAX_ID_CHARS = 200
+# Printable ASCII without spaces or commas: ids travel back in a comma-separated header.
+_ID = re.compile(r"[!-+\--~]{1," + str(MAX_ID_CHARS) + "}")
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,11 @@ def _ids(given: Sequence[Any] | None, rows: int) -> list[str]:
                 {"field": PREDICTION_ID, "column": PREDICTION_ID, "expected": "string"},
             )
         text = str(value)
-        if len(text) > MAX_ID_CHARS:
+        if not _ID.fullmatch(text):
             raise InvalidInput(
-                f"A prediction_id may be at most {MAX_ID_CHARS} characters.",
-                {"field": PREDICTION_ID, "column": PREDICTION_ID},
+                f"A prediction_id is 1-{MAX_ID_CHARS} printable ASCII characters without "
+                f"spaces or commas; got {text[:50]!r}.",
+                {"field": PREDICTION_ID, "column": PREDICTION_ID, "expected": "string"},
             )
         ids.append(text)
     return ids

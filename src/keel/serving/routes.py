@@ -39,11 +39,10 @@ class Caller:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        backend = request.app.state.backend
-        assert isinstance(backend, Backend)
         if self.permission == Permission.PUBLIC:
             return Principal("anonymous")
-        principal = backend.identity.authenticate(credentials.credentials if credentials else None)
+        gateway = _gateway(request)
+        principal = gateway.callers.principal(credentials.credentials if credentials else None)
         authorize(principal, self.permission)  # in some team; the model's team is checked next
         return principal
 
