@@ -96,13 +96,12 @@ def transition(strategy: Strategy, state: DeploymentState, move: Move) -> Deploy
         )
     if state not in _ALLOWED[move]:
         raise Conflict(
-            f"A deployment that is {state} cannot {move}: "
+            f"A deployment that is {state} cannot {move}"
             + (
-                "it has finished; start a new deployment."
+                ": it has finished; start a new deployment."
                 if not state.active
-                else f"it is {state}."
-            )
-            + "",
+                else f" (only one that is {', '.join(_ALLOWED[move])} can)."
+            ),
             {"state": str(state), "move": str(move)},
         )
     return _RESULT[move]
