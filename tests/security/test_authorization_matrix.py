@@ -24,6 +24,7 @@ from tests import pg_cluster
 from tests.serving import serving_fixtures
 
 from keel.config import Settings
+from keel.domain.deployments import Strategy
 from keel.domain.incidents import Severity
 from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
@@ -34,6 +35,7 @@ from keel.server import build_app
 from keel.services.backend import Backend
 from keel.serving.plans import FixedPlans
 from keel.stats.profile import build_reference, profile_like
+from keel.store.sql.deployments import NewDeployment
 
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 CALLERS = [
@@ -359,6 +361,46 @@ def _job_id(w: World) -> int:
     return job.id
 
 
+def _no_rollout(w: World) -> int:
+    """Abort churn's rollout in progress, if any; return the production version (made so)."""
+    if w.backend.deployments.in_progress("churn"):
+        w.backend.deployments.abort(ADMIN, "churn", "the next matrix row")
+    production = w.backend.governance.production_version("churn")
+    if production is None:
+        production = w.new_version()
+        w.backend.governance.promote(ADMIN, "churn", production)
+    return production
+
+
+def _on_rollout(
+    suffix: str, method: str = "POST", body: Any = None, *, paused: bool = False
+) -> Request:
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        _no_rollout(w)
+        w.backend.deployments.deploy(ADMIN, "churn", w.new_version(), "canary")
+        if paused:
+            w.backend.deployments.pause(ADMIN, "churn")
+        kwargs = {"json": body} if body is not None else {}
+        return method, f"/api/v1/models/churn/deployment{suffix}", kwargs
+
+    return build
+
+
+def _deploy(w: World) -> tuple[str, str, dict[str, Any]]:
+    _no_rollout(w)
+    body = {"version": w.new_version(), "strategy": "direct"}
+    return "POST", "/api/v1/models/churn/deployments", {"json": body}
+
+
+def _shadow_report(w: World) -> tuple[str, str, dict[str, Any]]:
+    production = _no_rollout(w)
+    # This world's versions are not real models (no security gate to pass): record the shadow
+    # in the store directly; the report's access is what is tested here.
+    shadow = NewDeployment(Strategy.SHADOW, w.new_version(), production, {}, False, "")
+    w.backend.deployments.store.create("churn", shadow, "root")
+    return "GET", "/api/v1/models/churn/deployment/shadow", {}
+
+
 _COMMAND = [sys.executable, "-c", "pass"]
 _JOB = {"command": _COMMAND, "timeout_s": 60}
 
@@ -662,6 +704,24 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/playbooks", "read", _json("GET", "/api/v1/playbooks")),
     ("POST /api/v1/playbooks/test", "write", _playbook_test),
     ("POST /api/v1/models/{name}/rollback", "write", _rollback),
+    ("POST /api/v1/models/{name}/deployments", "write", _deploy),
+    ("GET /api/v1/models/{name}/deployments", "read", _on_rollout("s", "GET")),
+    ("GET /api/v1/deployments", "read", _json("GET", "/api/v1/deployments?active=true")),
+    ("GET /api/v1/models/{name}/deployment", "read", _on_rollout("", "GET")),
+    ("POST /api/v1/models/{name}/deployment/pause", "write", _on_rollout("/pause", body={})),
+    (
+        "POST /api/v1/models/{name}/deployment/resume",
+        "write",
+        _on_rollout("/resume", paused=True),
+    ),
+    ("POST /api/v1/models/{name}/deployment/abort", "write", _on_rollout("/abort", body={})),
+    ("POST /api/v1/models/{name}/deployment/promote", "write", _on_rollout("/promote")),
+    ("GET /api/v1/models/{name}/deployment/shadow", "read", _shadow_report),
+    (
+        "GET /api/v1/models/{name}/deployment/export",
+        "read",
+        _on_rollout("/export?format=kserve", "GET"),
+    ),
     (  # a command job runs code on the server: admins only
         "PUT /api/v1/models/{name}/retraining-job",
         "admin",

@@ -70,7 +70,7 @@ def test_require_ack_stops_the_run_until_a_person_acknowledges(backend: Backend)
 
     acknowledged = backend.incidents.acknowledge(DANA, incident.id, "on it")
     shown = backend.incidents.get(acknowledged.id)
-    assert actions(shown)[-1] == ("pause_rollout", "unsupported")
+    assert actions(shown)[-1] == ("pause_rollout", "skipped")  # no rollout in progress
     assert [r.status for r in backend.playbooks.runs(incident.id)] == ["finished"]
 
     # Resolved while waiting: the remaining actions never run, and the timeline says so.
@@ -78,7 +78,7 @@ def test_require_ack_stops_the_run_until_a_person_acknowledges(backend: Backend)
     backend.incidents.resolve(DANA, other.id, "false alarm")
     closed = backend.incidents.get(other.id)
     assert actions(closed)[-1] == ("require_ack", "cancelled")
-    assert ("pause_rollout", "unsupported") not in actions(closed)
+    assert ("pause_rollout", "skipped") not in actions(closed)
 
     # Not matching (P4): nothing runs.
     quiet = trigger(backend, "latency:credit:3", Severity.P4)
@@ -101,7 +101,9 @@ def test_dry_run_says_what_would_run_and_changes_nothing(backend: Backend) -> No
         "retrain",
     ]
     assert plan.actions[1].would == "would stop until a person acknowledges the incident"
-    assert plan.actions[2].would.startswith("after acknowledgement: would record 'unsupported")
+    assert plan.actions[2].would == (
+        "after acknowledgement: would do nothing: credit has no rollout in progress"
+    )
     assert "no production version" in plan.actions[3].would
     assert "no retraining job" in plan.actions[4].would
     assert len(backend.audit.events(ROOT, limit=1000)) == audit_before

@@ -128,10 +128,10 @@ def test_an_incident_rolls_production_back_to_the_previous_version(promoted: Bac
     last = promoted.governance.promotions(MODEL)[-1]
     assert (last.version, last.previous_version, last.break_glass) == (1, 2, False)
 
-    # The timeline says what ran; pause_rollout is honest about not existing yet.
-    assert actions(incident) == [("rollback", "done"), ("pause_rollout", "unsupported")]
+    # The timeline says what ran; pause_rollout says there was no rollout to pause.
+    assert actions(incident) == [("rollback", "done"), ("pause_rollout", "skipped")]
     pause = entry(incident, "pause_rollout")
-    assert "progressive delivery does not exist yet" in pause.message
+    assert "credit has no rollout in progress" in pause.message
 
     trail = promoted.audit.events(ROOT, action="governance.rollback")
     assert [(e.actor, e.subject_id) for e in trail] == [("keel-playbooks", f"{MODEL}/1")]
@@ -150,7 +150,7 @@ def test_rollback_is_refused_when_the_previous_version_no_longer_passes(
     promoted.governance.apply_policy(ROOT, STRICTER)
     first = drift_incident(promoted, "drift:credit:2:a")
     assert production(promoted) == 2
-    assert actions(first) == [("rollback", "refused"), ("pause_rollout", "unsupported")]
+    assert actions(first) == [("rollback", "refused"), ("pause_rollout", "skipped")]
     refused = entry(first, "rollback")
     assert "cannot be rolled back to version 1" in refused.message
     assert "performance gate pending" in refused.message

@@ -12,6 +12,7 @@ from keel.cli import (
     audit,
     costs,
     delivery,
+    deployments,
     documents,
     evaluation,
     governance,
@@ -113,3 +114,5 @@ app.add_typer(maturity.maturity_app, name="maturity")
 app.command("report")(report.report)
 app.add_typer(imports.import_app, name="import")
 app.add_typer(jobs.jobs_app, name="jobs")
+app.command("deploy")(deployments.deploy)
+app.add_typer(deployments.deployments_app, name="deployments")

@@ -12,7 +12,7 @@ A playbook is a small YAML document::
       - notify: {event: incident.credit-drift}    # default event: incident.playbook
       - require_ack          # stop until a person acknowledges the incident
       - rollback
-      - pause_rollout        # unsupported until progressive delivery exists (logged, not faked)
+      - pause_rollout        # pauses the model's rollout in progress (skipped when none is)
       - retrain
 
 This module parses and validates the document (naming the field that is wrong) and matches an

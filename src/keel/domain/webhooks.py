@@ -38,6 +38,7 @@ EVENT_FAMILIES = (
     "slo",
     "test",
     "audit",
+    "deployment",
 )
 
 

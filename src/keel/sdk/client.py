@@ -47,6 +47,7 @@ from keel.sdk.artifacts import Progress
 from keel.sdk.costs import CostCalls
 from keel.sdk.credentials import discover_token
 from keel.sdk.delivery import DeliveryCalls
+from keel.sdk.deployments import DeploymentCalls
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
@@ -93,6 +94,7 @@ class Client(
     CostCalls,
     ProfileCalls,
     JobCalls,
+    DeploymentCalls,
 ):
     """A connection to one Keel server.
 

@@ -14,6 +14,7 @@ from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
 from keel.services.costs import CostService
 from keel.services.delivery import Delivery
+from keel.services.deployments import Deployments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -43,6 +44,7 @@ from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
 from keel.store.sql.costs import SqlCostStore
 from keel.store.sql.delivery import SqlDeliveryStore
+from keel.store.sql.deployments import SqlDeploymentStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -86,6 +88,7 @@ class Backend:
     reports: ExecutiveReports = field(init=False)
     mlflow: MlflowRegistry
     jobs: Jobs
+    deployments: Deployments
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -152,6 +155,9 @@ class Backend:
             incidents=incidents,
             notifications=notifications,
         )
+        deployments = Deployments(
+            SqlDeploymentStore(engine), registry, governance, telemetry, incidents, evaluation
+        )
         backend = cls(
             settings=settings,
             engine=engine,
@@ -179,7 +185,13 @@ class Backend:
             retraining=retraining,
             # Subscribes to incidents: matching playbooks run when an incident is triggered.
             playbooks=Playbooks(
-                playbook_store, registry, incidents, governance, retraining, notifications
+                playbook_store,
+                registry,
+                incidents,
+                governance,
+                retraining,
+                notifications,
+                rollouts=deployments,
             ),
             costs=costs,
             model_metrics=ModelMetricsSource(model_metrics, telemetry),
@@ -205,6 +217,7 @@ class Backend:
                 lease_seconds=settings.job_lease_seconds,
                 max_attempts=settings.job_max_attempts,
             ),
+            deployments=deployments,
         )
         backend.maturity = MaturityScoring(
             SqlValueStore(engine),
@@ -234,6 +247,8 @@ class Backend:
         backend.governance.add_listener(notifications.emit)
         # ...and every signed audit checkpoint: webhook receivers become outside witnesses.
         backend.audit.add_listener(notifications.emit)
+        # ...and every deployment change (deployment.started, .advanced, .promoted, .aborted...).
+        backend.deployments.add_listener(notifications.emit)
         return backend
 
     def migrate(self) -> None:

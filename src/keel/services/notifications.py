@@ -162,7 +162,7 @@ class Notifications:
         """Queue ``event_type`` for every subscription that wants it; returns the outbox ids.
 
         Event types: incident.*, gate.*, promotion.*, rollback.*, retrain.*, budget.*, slo.*,
-        audit.*.
+        audit.*, deployment.*.
         The deliveries are due from ``now`` (the current time when not given).
         """
         return self.store.enqueue(event_type, _jsonable(payload), _utc(now))

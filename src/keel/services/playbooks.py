@@ -6,9 +6,11 @@ matches it runs, actions in order, as the ``keel-playbooks`` service account; ea
 outcome goes on the incident's timeline and into the audit trail (`Incidents.record_action`):
 
 - ``notify``: emits the event through the notifications outbox (signed, retried);
-- ``rollback``: `Governance.rollback` (refused with its reasons when the previous version no
-  longer passes; the run then continues with the next action);
-- ``pause_rollout``: recorded as unsupported (progressive delivery does not exist yet);
+- ``rollback``: while a rollout of the model is in progress, aborts it (all traffic back to the
+  stable version); otherwise `Governance.rollback` moves ``production``, and so what is served
+  (refused with its reasons when the previous version no longer passes; the run then continues
+  with the next action). On the incident an aborted rollout opened, it changes nothing more;
+- ``pause_rollout``: pauses the model's rollout in progress (`Deployments.pause_for`);
 - ``retrain``: `Retraining.trigger` with the incident (the run waits for the job);
 - ``require_ack``: unless the incident is acknowledged already, records "waiting for
   acknowledgement" and stops; the acknowledgement resumes the remaining actions, a resolution
@@ -24,7 +26,7 @@ import builtins
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -50,7 +52,19 @@ from keel.store.sql.playbooks import PlaybookRun, SqlPlaybookStore, StoredPlaybo
 log = logging.getLogger("keel.playbooks")
 
 ACTOR = Principal("keel-playbooks", PrincipalKind.SERVICE, grants=(Grant(Role.ADMIN),))
-UNSUPPORTED_PAUSE = "unsupported: progressive delivery does not exist yet"
+UNSUPPORTED_PAUSE = "unsupported: this Keel has no deployments service"
+
+
+class Rollouts(Protocol):
+    """What playbooks ask of deployments (`keel.services.deployments.Deployments`)."""
+
+    def in_progress(self, model: str) -> bool: ...
+
+    def pause_for(self, incident: Incident) -> str | None: ...
+
+    def abort_for(self, incident: Incident) -> str | None: ...
+
+
 WAITING = "waiting for acknowledgement"
 MAX_SOURCE = 100_000
 
@@ -113,8 +127,11 @@ class Playbooks:
         governance: Governance,
         retraining: Retraining,
         notifications: Emitter | None = None,
+        *,
+        rollouts: Rollouts | None = None,
     ) -> None:
         self.store = store
+        self.rollouts = rollouts
         self.registry = registry
         self.incidents = incidents
         self.governance = governance
@@ -203,6 +220,10 @@ class Playbooks:
                 return f"would fail: notifications are not configured (event {event})"
             return f"would emit {event} to its webhook subscribers"
         if action.kind == ActionKind.ROLLBACK:
+            if incident.key.startswith("deployment:"):
+                return "would change nothing: the rollout was already aborted"
+            if self.rollouts is not None and self._rollout_active(incident.model):
+                return f"would abort the rollout of {incident.model}: traffic back to stable"
             plan = self.governance.rollback_plan(incident.model)
             if plan.target is None or plan.blockers:
                 return "would be refused: " + "; ".join(plan.blockers)
@@ -211,7 +232,11 @@ class Playbooks:
                 f"to version {plan.target}"
             )
         if action.kind == ActionKind.PAUSE_ROLLOUT:
-            return f"would record '{UNSUPPORTED_PAUSE}' and continue"
+            if self.rollouts is None:
+                return f"would record '{UNSUPPORTED_PAUSE}' and continue"
+            if self._rollout_active(incident.model):
+                return f"would pause the rollout of {incident.model}"
+            return f"would do nothing: {incident.model} has no rollout in progress"
         if action.kind == ActionKind.RETRAIN:
             job = self.retraining.store.job(incident.model)
             if job is None:
@@ -228,6 +253,9 @@ class Playbooks:
         if incident.status == IncidentStatus.TRIGGERED:
             return "would stop until a person acknowledges the incident"
         return f"the incident is {incident.status}: would continue"
+
+    def _rollout_active(self, model: str) -> bool:
+        return self.rollouts is not None and self.rollouts.in_progress(model)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -328,6 +356,9 @@ class Playbooks:
                 queued = self.notifications.emit(event, _payload(incident, stored.name))
                 return "done", f"emitted {event}", {"event": event, "deliveries": queued}
             if action.kind == ActionKind.ROLLBACK:
+                aborted = None if self.rollouts is None else self.rollouts.abort_for(incident)
+                if aborted is not None:
+                    return "done", aborted, {}
                 promotion = self.governance.rollback(
                     ACTOR,
                     incident.model,
@@ -345,7 +376,12 @@ class Playbooks:
                     },
                 )
             if action.kind == ActionKind.PAUSE_ROLLOUT:
-                return "unsupported", UNSUPPORTED_PAUSE, {}
+                if self.rollouts is None:
+                    return "unsupported", UNSUPPORTED_PAUSE, {}
+                paused = self.rollouts.pause_for(incident)
+                if paused is None:
+                    return "skipped", f"{incident.model} has no rollout in progress", {}
+                return "done", paused, {}
             if action.kind == ActionKind.RETRAIN:
                 run = self.retraining.trigger(
                     ACTOR, incident.model, trigger="playbook", incident_id=incident.id

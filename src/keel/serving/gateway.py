@@ -43,7 +43,7 @@ from keel.services.telemetry_validation import UTC_MICROS
 from keel.serving.callers import RecentCallers
 from keel.serving.inputs import RequestRows, request_rows
 from keel.serving.metrics import GatewayMetrics
-from keel.serving.plans import MAX_AGE_S, CachedPlans, FixedPlans, PlanSource
+from keel.serving.plans import MAX_AGE_S, CachedPlans, PlanSource
 from keel.serving.prediction_log import PredictionLog
 
 log = logging.getLogger("keel.serving")
@@ -80,12 +80,8 @@ class Answer:
 
 
 def _plan_source(backend: Backend) -> PlanSource:
-    found = getattr(backend, "deployments", None)
-    if found is None:
-        log.warning("no deployments service: the gateway serves no model")
-        return FixedPlans()
-    assert hasattr(found, "serving_plan")
-    return found  # type: ignore[no-any-return]
+    """What serves each model: the deployments service reads it from the metadata store."""
+    return backend.deployments
 
 
 def _values(values: list[Any]) -> pa.Array:

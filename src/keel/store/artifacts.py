@@ -249,6 +249,10 @@ class ArtifactStore:
             )
         return f"{self._root}/sha256/{sha256[:2]}/{sha256}"
 
+    def address(self, sha256: str) -> str:
+        """Where the artifact lives (a path or an s3:// URL), e.g. for a KServe storageUri."""
+        return self._address(sha256)
+
     def _address(self, sha256: str) -> str:
         return f"{self._url.rstrip('/')}/sha256/{sha256[:2]}/{sha256}"
 

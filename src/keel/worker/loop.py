@@ -146,6 +146,7 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
     """The scheduled work every worker runs (`keel up` starts one beside the API)."""
     from keel.worker.audit import checkpoint_job
     from keel.worker.budgets import budget_job
+    from keel.worker.deployments import deployment_job
     from keel.worker.monitors import monitor_job
     from keel.worker.notifications import delivery_job, slo_job
     from keel.worker.retention import retention_job
@@ -160,6 +161,7 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
         checkpoint_job(backend.audit, every_minutes=backend.settings.audit_checkpoint_minutes),
         budget_job(backend.costs),
         Job("forget-periods", FORGET_EVERY_SECONDS, lambda: _forget_periods(backend)),
+        deployment_job(backend.deployments),
     ]
 
 

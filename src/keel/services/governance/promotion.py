@@ -10,10 +10,10 @@ overrode. It cannot revive a rejected (archived) version or a prohibited model.
 
 from __future__ import annotations
 
-from keel.domain.governance import GateOutcome, Promotion
+from keel.domain.governance import GateOutcome, PipelineStatus, PolicyRecord, Promotion
 from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
-from keel.domain.registry import RiskTier
+from keel.domain.registry import Model, RiskTier
 from keel.errors import Conflict, PermissionDenied
 from keel.services.governance.pipeline import Pipeline, promotion_payload, required_text
 from keel.store.sql.governance import NewPromotion
@@ -30,6 +30,43 @@ class PromotionPath(Pipeline):
         With ``justification`` this is a break-glass override: admins only, audited and flagged
         forever, and still refused for a prohibited model or a rejected version.
         """
+        found = self.registry.get_model(check_name(model, "model"))
+        authorize(by, Permission.WRITE, found.team)
+        name = found.name
+        token = self.store.state_token(name, version)
+        # Judged under the token, so a gate run or decision landing meanwhile refuses.
+        owner, record, state, justification = self.check_promotable(
+            by, name, version, justification=justification
+        )
+        break_glass = justification is not None
+        promotion = self.store.promote(
+            owner.name,
+            version,
+            NewPromotion(
+                actor=by.name,
+                break_glass=break_glass,
+                justification=justification or "",
+                overridden=state.blockers if break_glass else (),
+                policy_tier=record.tier,
+                policy_version=record.version,
+            ),
+            expect=token,
+        )
+        event = "promotion.break_glass" if promotion.break_glass else "promotion.completed"
+        self._announce(event, promotion_payload(promotion))
+        return promotion
+
+    def production_version(self, model: str) -> int | None:
+        """The version the ``production`` alias points at now, or None."""
+        return self._production_version(check_name(model, "model"))
+
+    def check_promotable(
+        self, by: Principal, model: str, version: int, *, justification: str | None = None
+    ) -> tuple[Model, PolicyRecord, PipelineStatus, str | None]:
+        """The checks `promote` makes, changing nothing: `Conflict` (409) listing the blockers
+        unless every required gate passed or an admin breaks glass with ``justification``.
+        Deployments judge live traffic with it too. Returns the model, the policy in force, the
+        version's pipeline and the cleaned justification."""
         owner = self.registry.get_model(check_name(model, "model"))
         authorize(by, Permission.WRITE, owner.team)
         break_glass = justification is not None
@@ -49,7 +86,6 @@ class PromotionPath(Pipeline):
                 "promoted, not even by break-glass.",
                 {"model": owner.name, "tier": "prohibited"},
             )
-        token = self.store.state_token(owner.name, version)
         found = self.registry.get_version(owner.name, version)
         record = self.policy(str(owner.risk_tier))
         state = self._status(owner, found, record)
@@ -73,19 +109,4 @@ class PromotionPath(Pipeline):
                     ],
                 },
             )
-        promotion = self.store.promote(
-            owner.name,
-            version,
-            NewPromotion(
-                actor=by.name,
-                break_glass=break_glass,
-                justification=justification or "",
-                overridden=state.blockers if break_glass else (),
-                policy_tier=record.tier,
-                policy_version=record.version,
-            ),
-            expect=token,
-        )
-        event = "promotion.break_glass" if promotion.break_glass else "promotion.completed"
-        self._announce(event, promotion_payload(promotion))
-        return promotion
+        return owner, record, state, justification if break_glass else None
