@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from importlib.resources import files
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -132,3 +134,21 @@ def test_without_a_cost_source_the_report_says_cost_unknown(backend: Backend) ->
     assert "Set a value model" not in " ".join(report.actions)  # churn has one
     with pytest.raises(InvalidInput, match="YYYY-MM"):
         backend.reports.month("November")
+
+
+def test_the_report_reads_costs_and_roi_from_an_imported_focus_bill(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """As `keel up` wires it: the report and ROI take costs from the costs service."""
+    sample = files("keel.services.costs.examples").joinpath("focus-sample.csv").read_bytes()
+    bill = tmp_path / "bill.csv"
+    bill.write_bytes(sample)
+    backend.costs.import_focus(ADMIN, bill, file_format="csv", filename="bill.csv")
+    month = "2026-10"  # the sample bill's month
+    report = backend.reports.month(month)
+    assert report.costs.total == backend.costs.month_cost(month)
+    assert report.costs.total > 0
+    churn_cost = backend.costs.month_cost(month, model="churn")
+    assert churn_cost > 0
+    churn = backend.value.month("churn", month)
+    assert churn.cost == churn_cost
