@@ -86,7 +86,7 @@ def test_playbook_commands(keel_cli: Keel, keel_backend: Backend, tmp_path: Path
     # Nothing was logged for version 1: the run fails before the command, and says why.
     ran = keel_cli("retrain", "churn", "--json")
     assert ran.exit_code == 1, ran.output
-    run = json.loads(ran.output)
+    run = json.loads(ran.stdout)  # job progress goes to stderr
     assert (run["status"], run["trigger"], run["registered_version"]) == ("failed", "manual", None)
     assert run["reason"].startswith("no labelled predictions of newest version 1 between")
     listed = keel_cli("retraining", "runs", "churn", "--json")

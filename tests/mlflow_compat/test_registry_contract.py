@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
+from tests.job_runner import finished_job
 from tests.mlflow_compat.conftest import Keel, LoggedRun, data, log_model
 from tests.mlflow_server import MlflowServer
 
@@ -107,10 +108,12 @@ def test_the_mlflow_client_runs_the_registry_workflow_against_keel(
             files={"file": ("holdout.parquet", holdout.getvalue())},
         )
         assert attached.status_code in (200, 201), attached.text
-        gates = api.post("/api/v1/models/credit/versions/1/gates/run")
-        assert gates.status_code == 200, gates.text
-        outcomes = {g["gate"]: g["outcome"] for g in gates.json()["gates"]}
-        assert outcomes["performance"] == outcomes["security"] == "passed", gates.json()
+        queued = api.post("/api/v1/models/credit/versions/1/gates/run")
+        assert queued.status_code == 202, queued.text  # a gate run is a job
+        job = finished_job(api, queued.json()["id"], timeout_s=600)
+        assert job["state"] == "succeeded", job
+        outcomes = job["result"]["gates"]
+        assert outcomes["performance"] == outcomes["security"] == "passed", job
     with pytest.raises(MlflowException) as unsigned:
         client.set_registered_model_alias("credit", "production", "1")
     assert "signoff" in unsigned.value.message

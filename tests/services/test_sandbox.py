@@ -209,7 +209,9 @@ def test_a_malicious_model_the_scanner_missed_gets_none_of_the_servers_secrets(
     assert control["admin_token"] == TOKEN
     assert control["database"].startswith("SQLite format 3")
     assert TOKEN in control["server_cmdline"]
-    assert "pytest" in control["parent_cmdline"]
+    # Unsandboxed, its parent is this test process (a pytest-xdist worker has no "pytest" in it).
+    own = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().decode("latin-1")
+    assert control["parent_cmdline"] == own
     assert SECRET in control["server_environ"]
     assert control["any_environ_with_secret"]
     assert "KEEL_FAKE_SECRET" in control["own_keel_env"]
@@ -229,7 +231,7 @@ def test_a_malicious_model_the_scanner_missed_gets_none_of_the_servers_secrets(
     # Its parent is the sandbox's own init (bubblewrap), not the process that evaluates.
     parent = loot.pop("parent_cmdline")
     assert parent.startswith("/usr/bin/bwrap") or parent.startswith("refused")
-    assert "pytest" not in parent and SECRET not in parent
+    assert parent != own and "pytest" not in parent and SECRET not in parent
     assert got(loot) == {}, loot
     assert not outside.exists()
 

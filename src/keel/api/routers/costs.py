@@ -21,6 +21,7 @@ from keel.domain.costs import (
     micros_to_decimal,
     parse_month,
 )
+from keel.schemas.base import MAX_INT64
 from keel.schemas.costs import (
     AllocationOut,
     CostImportOut,
@@ -191,7 +192,7 @@ def unit_economics(
     _: Reader,
     model: str,
     day: date,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=MAX_INT64)] = None,
 ) -> UnitCostOut:
     counts = predictions_per_day(costs.store, day, day + timedelta(days=1))
     predictions = sum(n for (m, v, _), n in counts.items() if m == model and version in (None, v))
