@@ -22,10 +22,14 @@ _KEEL = Path(__file__).parent / "static"
 # Swagger UI 5 (the 4.x of `swagger-ui-bundle` cannot read OpenAPI 3.1, which FastAPI writes):
 # the `fastapi-swagger` package ships swagger-ui-dist's files unchanged; only they are used.
 _SWAGGER_UI = Path(str(files("fastapi_swagger.resources")))
+# Charts: Plotly's own minified bundle, as the installed `plotly` package ships it.
+_PLOTLY = Path(str(files("plotly"))) / "package_data"
 
 ASSETS: dict[str, Path] = {
     "keel/keel.css": _KEEL / "keel.css",
     "keel/docs.js": _KEEL / "docs.js",
+    "keel/charts.js": _KEEL / "charts.js",
+    "plotly/plotly.min.js": _PLOTLY / "plotly.min.js",
     "swagger-ui/swagger-ui-bundle.js": _SWAGGER_UI / "swagger-ui-bundle.js",
     "swagger-ui/swagger-ui.css": _SWAGGER_UI / "swagger-ui.css",
     "swagger-ui/favicon-32x32.png": _SWAGGER_UI / "favicon-32x32.png",
