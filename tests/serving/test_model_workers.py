@@ -133,3 +133,11 @@ def test_a_killed_worker_fails_its_batch_and_comes_back(worker: ModelWorker) -> 
     except ModelUnavailable as exc:
         assert exc.details["cause"] == "crashed"
     _comes_back(worker, pid)
+
+
+def test_a_worker_killed_while_idle_comes_back_before_any_request_finds_it(
+    worker: ModelWorker,
+) -> None:
+    pid = worker.pid
+    os.kill(pid, signal.SIGKILL)
+    _comes_back(worker, pid)  # no request is sent until it is back

@@ -11,7 +11,9 @@ rows back. What can go wrong is answered per request, and the worker heals itsel
 - the model crashes or is killed (a segfault, ``kill -9``), or runs out of memory (it leaks into
   the sandbox's address-space limit): the batch fails with ``crashed`` or ``memory``;
 - after a kill or a crash a fresh child is started at once; requests that arrive meanwhile wait
-  for it (within their timeout), so the failures are bounded by the batch that was running.
+  for it (within their timeout), so the failures are bounded by the batch that was running;
+- a child that dies while idle is noticed within `WATCH_INTERVAL_S` and replaced, and a restart
+  that failed is retried, so a worker comes back without waiting for a request to find it dead.
 
 `ModelWorkers` keeps one worker per (model, version), started on first use. It loads only a
 version that may be served (`Servable`): its security gate passed (see `servable_problem`).
@@ -63,6 +65,10 @@ LOAD_TIMEOUT_S = 120.0
 RETRY_LOAD_AFTER_S = 5.0
 # A batch never holds more rows than this (a single larger request is sent alone).
 MAX_BATCH_ROWS = 10_000
+# While no request waits, the dispatcher looks at its child this often: a child killed while idle
+# (kill -9, the OOM killer) is replaced before the next request meets it, and a restart that
+# failed is tried again every `RETRY_LOAD_AFTER_S`.
+WATCH_INTERVAL_S = 0.25
 
 
 class ModelUnavailable(KeelError):
@@ -156,6 +162,7 @@ class ModelWorker:
         self._ready = threading.Event()
         self._started = threading.Event()
         self._load_error: _Dead | None = None
+        self._retry_at = 0.0  # when `_heal` may try a failed restart again (monotonic seconds)
         self._thread = threading.Thread(
             target=self._dispatch, name=f"keel-model-{spec.model}-v{spec.version}", daemon=True
         )
@@ -343,7 +350,14 @@ class ModelWorker:
             self._started.set()
         if self._load_error is not None:
             return
-        while (first := self._queue.get()) is not None:
+        while True:
+            try:
+                first = self._queue.get(timeout=WATCH_INTERVAL_S)
+            except queue.Empty:
+                self._heal()
+                continue
+            if first is None:
+                break
             batch = self._take(first)
             if self._child is None and not self._restart("restarting"):
                 error = self._load_error or _Dead("load_failed", "it did not load")
@@ -369,6 +383,21 @@ class ModelWorker:
             if left is not None:
                 left.future.set_exception(self._unavailable("stopped", "the worker was stopped"))
 
+    def _heal(self) -> None:
+        """Between requests: replace a child that died while idle, or retry a failed restart."""
+        if self._closed:
+            return
+        child = self._child
+        if child is None:
+            if time.monotonic() >= self._retry_at:
+                self._restart("restarting")
+            return
+        returncode = child.poll()
+        if returncode is not None:
+            cause, _ = _exit_reason(returncode)
+            self._stop_child()
+            self._restart(cause)
+
     def _restart(self, cause: str) -> bool:
         if self._closed:
             return False
@@ -381,10 +410,12 @@ class ModelWorker:
         try:
             self._spawn()
         except ModelUnavailable:
+            self._retry_at = time.monotonic() + RETRY_LOAD_AFTER_S
             log.error(
-                "the worker of %s v%s did not come back: %s",
+                "the worker of %s v%s did not come back (tried again in %g s): %s",
                 self.spec.model,
                 self.spec.version,
+                RETRY_LOAD_AFTER_S,
                 self._stderr_tail(),
             )
             return False
