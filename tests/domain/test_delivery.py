@@ -148,3 +148,27 @@ def test_finished_canaries_count_once_serving_reports_them() -> None:
     assert [d.canary_id for d in m.deployments] == [1]
     assert [f.cause for f in m.failures] == ["aborted canary"]
     assert m.failures[0].recovery_hours == 24.0
+
+
+def test_an_aborted_canary_no_deployment_covers_is_a_failed_deployment_of_its_own() -> None:
+    history = DeliveryHistory(
+        deployments=[],
+        rollbacks=[],
+        incidents=[],
+        canaries=[
+            CanaryOutcome(
+                3,
+                "churn",
+                "risk",
+                8,
+                at(9, 10, 6),
+                at(9, 9),
+                completed=False,
+                started_at=at(9, 10, 2),
+            ),
+        ],
+    )
+    m = dora_metrics("model churn", history, START, END)
+    assert [(d.canary_id, d.at) for d in m.deployments] == [(3, at(9, 10, 2))]
+    assert [(f.cause, f.recovery_hours) for f in m.failures] == [("aborted canary", 4.0)]
+    assert m.lead_time_hours == 16.0

@@ -373,3 +373,25 @@ def test_a_canary_whose_promotion_is_refused_at_the_end_pauses_with_the_reasons(
     assert found.state == DeploymentState.PAUSED
     assert "security gate pending" in found.reason
     assert production(live) == 1
+
+
+def test_delivery_hears_of_an_aborted_canary_but_not_of_a_finished_one(
+    live: Backend, clock: Clock
+) -> None:
+    live.deployments.deploy(DANA, MODEL, 2, "canary", TWO_STEPS)
+    log_rows(live, 1, T0, 450, seed=31, seconds=15)
+    log_rows(live, 2, T0, 50, seed=32, seconds=15, error_share=0.2)
+    clock.advance(20)
+    assert live.deployments.run_due() == [f"{MODEL}: canary aborted at step 1"]
+    aborted = live.deployments.latest(MODEL)
+    # The canary's users met version 2: DORA counts it as a deployment that failed, from the
+    # canary's start to its abort (the domain's tests check the arithmetic).
+    (outcome,) = live.delivery.history(model=MODEL).canaries
+    assert (outcome.id, outcome.version, outcome.completed) == (aborted.id, 2, False)
+    assert (outcome.started_at, outcome.at) == (aborted.created_at, aborted.updated_at)
+    assert [c.id for c in live.delivery.history(team="risk").canaries] == [aborted.id]
+    # A rollout that finishes does so by promoting; its promotion is what counts, once.
+    clock.advance(3600)
+    live.deployments.deploy(DANA, MODEL, 2, "direct")
+    assert [c.id for c in live.delivery.history(model=MODEL).canaries] == [aborted.id]
+    assert [p.version for p in live.governance.promotions(MODEL)] == [1, 2]

@@ -2,8 +2,11 @@
 
 What counts (a model promotion is a deployment):
 
-* **Deployment**: a promotion to ``production`` that is not a rollback, plus, once serving
-  exists, a completed canary or switch (`CanaryOutcome`, fed by ``DeliveryHistory.canaries``).
+* **Deployment**: a promotion to ``production`` that is not a rollback, plus a canary that served
+  live traffic and was aborted (`CanaryOutcome`, fed by ``DeliveryHistory.canaries``): its
+  candidate reached users, so it is a deployment, and a failed one, from its start to its abort.
+  A rollout that finishes does so by promoting, so its promotion already counts it; a source
+  that reports finished rollouts without a promotion passes them as ``completed``.
 * **Lead time for changes**: version registered -> its promotion; also git commit -> promotion
   when the lineage records the commit time.
 * **Change failure**: a deployment followed within ``failure_days`` by a rollback away from that
@@ -77,7 +80,8 @@ class IncidentRecord:
 
 @dataclass(frozen=True)
 class CanaryOutcome:
-    """A finished canary (serving, later): ``completed`` is a deployment, else an abort."""
+    """A finished rollout: ``completed`` is a deployment, else an abort (``at``: when it
+    finished; ``started_at``: when its candidate first took live traffic)."""
 
     id: int
     model: str
@@ -86,6 +90,7 @@ class CanaryOutcome:
     at: datetime
     registered_at: datetime
     completed: bool
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -284,13 +289,25 @@ def dora_metrics(
         for c in history.canaries
         if c.completed
     ]
+    window = timedelta(days=failure_days)
+    promoted = [*history.deployments, *completed]
+    # An aborted canary no deployment of its version covers is its own (failed) deployment.
+    exposed = [
+        Deployment(c.model, c.team, c.version, c.started_at, c.registered_at, canary_id=c.id)
+        for c in history.canaries
+        if not c.completed
+        and c.started_at is not None
+        and not any(
+            d.model == c.model and d.version == c.version and d.at <= c.at <= d.at + window
+            for d in promoted
+        )
+    ]
     deployments = tuple(
         sorted(
-            (d for d in (*history.deployments, *completed) if start <= d.at < end),
+            (d for d in (*promoted, *exposed) if start <= d.at < end),
             key=lambda d: (d.at, d.model, d.version),
         )
     )
-    window = timedelta(days=failure_days)
     failures = tuple(f for d in deployments if (f := _failure(d, history, window)) is not None)
     rework = tuple(d for d in deployments if _reworks(d, history.incidents))
     count = len(deployments)

@@ -13,7 +13,7 @@ from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
 from keel.services.compliance import ComplianceDocuments
 from keel.services.costs import CostService
-from keel.services.delivery import Delivery
+from keel.services.delivery import Delivery, RolloutCanaries
 from keel.services.deployments import Deployments
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
@@ -196,8 +196,10 @@ class Backend:
             costs=costs,
             model_metrics=ModelMetricsSource(model_metrics, telemetry),
             value=Value(SqlValueStore(engine), registry, telemetry, costs=costs),
-            # Serving's finished canaries join here (a CanarySource) once serving exists.
-            delivery=Delivery(SqlDeliveryStore(engine), registry),
+            # Aborted rollouts that reached users count as failed deployments.
+            delivery=Delivery(
+                SqlDeliveryStore(engine), registry, RolloutCanaries(deployments, registry)
+            ),
             mlflow=MlflowRegistry(
                 SqlMlflowStore(engine),
                 registry,

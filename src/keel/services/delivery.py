@@ -1,7 +1,9 @@
 """DORA delivery metrics per model, team or portfolio (see `keel.domain.delivery` for the rules).
 
-Serving's completed and aborted canaries join through `CanarySource` once serving exists: pass
-one to `Delivery` and they count as deployments and failures with no other change.
+Serving's rollouts join through a `CanarySource` (`RolloutCanaries` reads Keel's deployments):
+an aborted canary, or a blue-green aborted after its switch, served live traffic, so it counts as
+a deployment and a failure. A rollout that finished promoted its version, and that promotion is
+already counted: it is not reported again.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from keel.domain.delivery import (
     DoraMetrics,
     dora_metrics,
 )
+from keel.domain.deployments import DeploymentState, Strategy
 from keel.domain.names import check_name
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, NotFound
+from keel.services.deployments import Deployments
 from keel.services.registry import Registry
 from keel.store.sql.delivery import SqlDeliveryStore
 
@@ -33,6 +37,46 @@ class CanarySource(Protocol):
     def finished_canaries(
         self, *, model: str | None, team: str | None
     ) -> Sequence[CanaryOutcome]: ...
+
+
+class RolloutCanaries:
+    """The `CanarySource` of Keel's own deployments: the aborted rollouts that reached users."""
+
+    def __init__(self, deployments: Deployments, registry: Registry) -> None:
+        self.deployments = deployments
+        self.registry = registry
+
+    def finished_canaries(self, *, model: str | None, team: str | None) -> Sequence[CanaryOutcome]:
+        found = []
+        for rollout in self.deployments.list(model):
+            if rollout.state != DeploymentState.ABORTED:
+                continue
+            if rollout.strategy == Strategy.CANARY:
+                started = rollout.created_at
+            elif rollout.strategy == Strategy.BLUE_GREEN and rollout.switched_at is not None:
+                started = rollout.switched_at
+            else:  # a shadow, or a blue-green aborted before any user reached green
+                continue
+            try:
+                owner = self.registry.get_model(rollout.model)
+                version = self.registry.get_version(rollout.model, rollout.candidate)
+            except NotFound:  # deleted since: nothing to attribute it to
+                continue
+            if team is not None and owner.team != team:
+                continue
+            found.append(
+                CanaryOutcome(
+                    rollout.id,
+                    rollout.model,
+                    owner.team,
+                    rollout.candidate,
+                    rollout.updated_at,
+                    version.created_at,
+                    completed=False,
+                    started_at=started,
+                )
+            )
+        return found
 
 
 def check_period(
