@@ -244,7 +244,7 @@ class Backend:
             backend.compliance,
             costs=costs,
         )
-        register_kinds(backend.jobs, governance, retraining, monitoring)
+        register_kinds(backend.jobs, governance, retraining, monitoring, backend.compliance)
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.
