@@ -45,3 +45,15 @@ def finished_job(
             return job
         assert time.monotonic() < deadline, f"job {job_id} still {job['state']}"
         time.sleep(0.02)  # spaces out the polls; the deadline above decides
+
+
+def monitor_run(
+    client: Any, model: str, body: dict[str, Any], *, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """``POST /models/{model}/monitors/run`` (202: a job), then the finished job's result: the
+    run's status and points, as the synchronous route answered before it became a job."""
+    queued = client.post(f"/api/v1/models/{model}/monitors/run", json=body, headers=headers)
+    assert queued.status_code == 202, queued.text
+    job = finished_job(client, queued.json()["id"], headers=headers)
+    assert job["state"] == "succeeded", job
+    return dict(job["result"])

@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from starlette.testclient import TestClient
 from tests.api.conftest import admin_token, app, backend, client
+from tests.job_runner import monitor_run
 from typer.testing import CliRunner
 
 from keel.cli import registry as cli_registry
@@ -210,12 +211,8 @@ def test_a_monitor_run_shows_drift_performance_and_fairness(
     assert made.status_code == 201, made.text
     assert made.json()["checks"] == ["drift", "quality", "performance", "fairness", "operations"]
 
-    run = client.post(
-        "/api/v1/models/loans/monitors/run",
-        json={"at": (end + timedelta(minutes=1)).isoformat()},
-    )
-    assert run.status_code == 200, run.text
-    points = run.json()["points"]
+    run = monitor_run(client, "loans", {"at": (end + timedelta(minutes=1)).isoformat()})
+    points = run["points"]
     assert {
         (datetime.fromisoformat(p["window_start"]), datetime.fromisoformat(p["window_end"]))
         for p in points
@@ -267,9 +264,7 @@ def test_a_monitor_run_shows_drift_performance_and_fairness(
     )
 
     # An earlier, empty hour adds a second point to every series.
-    earlier = client.post(
-        "/api/v1/models/loans/monitors/run", json={"at": start.isoformat()}
-    ).json()["points"]
+    earlier = monitor_run(client, "loans", {"at": start.isoformat()})["points"]
     assert {p["status"] for p in earlier if p["check"] == "drift"} == {"no_data"}
 
     series = client.get("/api/v1/models/loans/metrics", params={"check": "drift", "column": "x1"})

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
 from tests.api.conftest import admin_token, app, backend, client
+from tests.job_runner import monitor_run
 
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.webhooks import (
@@ -131,11 +132,7 @@ def log_hour(client: TestClient, hour: datetime, *, shift: float, rows: int = RO
 
 
 def run_hour(client: TestClient, hour: datetime) -> None:
-    ran = client.post(
-        "/api/v1/models/churn/monitors/run",
-        json={"at": (hour + HOUR + timedelta(minutes=1)).isoformat()},
-    )
-    assert ran.status_code == 200, ran.text
+    monitor_run(client, "churn", {"at": (hour + HOUR + timedelta(minutes=1)).isoformat()})
 
 
 def incidents(client: TestClient) -> list[dict[str, object]]:

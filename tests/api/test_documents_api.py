@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from starlette.testclient import TestClient
+from tests.job_runner import finished_job
 
 
 @pytest.fixture
@@ -88,3 +90,50 @@ def test_a_model_without_versions_has_nothing_to_document(
     response = client.get(f"/api/v1/models/{team_and_model}/documents")
     assert response.status_code == 404
     assert "Register one first" in response.json()["error"]["message"]
+
+
+def test_an_export_on_request_is_a_job_whose_result_is_the_document(
+    client: TestClient, documented: str
+) -> None:
+    queued = client.post(
+        f"/api/v1/models/{documented}/documents/exports", json={"format": "md", "version": 1}
+    )
+    assert queued.status_code == 202, queued.text
+    assert queued.json()["kind"] == "compliance-export"
+    job = finished_job(client, queued.json()["id"])
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    direct = client.get(f"/api/v1/models/{documented}/documents?format=md&version=1")
+    # The same document, but for the moment it was generated at.
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00")
+    assert stamp.sub("T", result["document"]) == stamp.sub("T", direct.text)
+    assert (result["model"], result["version"], result["format"]) == ("churn", 1, "md")
+    assert result["gaps"] == int(direct.headers["x-keel-document-gaps"])
+    assert result["filename"] == "churn-v1-technical-documentation.md"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("churn", {"format": "pdf"}, 422, "format"),
+        ("churn", {"version": 9}, 404, None),
+        ("nope", {}, 404, None),
+        ("churn", {"format": "md", "colour": "red"}, 422, "colour"),
+    ],
+    ids=["format", "unknown-version", "unknown-model", "unknown-field"],
+)
+def test_a_refused_export_queues_nothing(
+    client: TestClient,
+    documented: str,
+    path: str,
+    body: dict[str, object],
+    status: int,
+    field: str | None,
+) -> None:
+    refused = client.post(f"/api/v1/models/{path}/documents/exports", json=body)
+    assert refused.status_code == status, refused.text
+    error = refused.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    if field is not None:
+        assert field in refused.text
+    assert client.get("/api/v1/jobs").json() == []

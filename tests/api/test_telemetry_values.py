@@ -18,6 +18,7 @@ import pyarrow as pa
 import pytest
 from starlette.testclient import TestClient
 from tests.api.test_telemetry_api import ARROW, PARQUET, arrow_bytes, parquet_bytes
+from tests.job_runner import monitor_run, running_jobs
 
 from keel.config import Settings
 from keel.sdk.dataset import infer_signature
@@ -45,11 +46,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 @pytest.fixture
 def client(backend: Backend) -> Iterator[TestClient]:
     token = backend.identity.bootstrap_admin()
-    with TestClient(
-        build_app(backend),
-        raise_server_exceptions=False,
-        headers={"Authorization": f"Bearer {token}"},
-    ) as test_client:
+    with (
+        TestClient(
+            build_app(backend),
+            raise_server_exceptions=False,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as test_client,
+        running_jobs(backend),
+    ):
         assert test_client.post("/api/v1/teams", json={"name": "risk"}).status_code == 201
         created = test_client.post(
             "/api/v1/models", json={"name": "churn", "team": "risk", "owner": "ana"}
@@ -86,9 +90,7 @@ def run_monitor(client: TestClient, checks: list[str]) -> list[dict[str, Any]]:
     made = client.post(f"{MODEL}/monitors", json={"checks": checks, "version": 1})
     assert made.status_code == 201, made.text
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    ran = client.post(f"{MODEL}/monitors/run", json={"at": at})
-    assert ran.status_code == 200, ran.text
-    return list(ran.json()["points"])
+    return list(monitor_run(client, "churn", {"at": at})["points"])
 
 
 def drift_points(points: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

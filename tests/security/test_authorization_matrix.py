@@ -518,6 +518,15 @@ MATRIX: list[tuple[str, str, Request]] = [
             {"params": {"version": w.new_version(), "format": "json"}},
         ),
     ),
+    (
+        "POST /api/v1/models/{name}/documents/exports",
+        "read",
+        lambda w: (
+            "POST",
+            "/api/v1/models/churn/documents/exports",
+            {"json": {"version": w.new_version(), "format": "md"}},
+        ),
+    ),
     ("GET /api/v1/policies", "read", _json("GET", "/api/v1/policies")),
     (
         "POST /api/v1/policies",

@@ -5,6 +5,7 @@ webhook, however often the budgets are checked."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -121,6 +122,58 @@ def test_the_forecast_backtests_within_ten_percent_and_alerts_once(
     assert backend.notifications.deliver_due(now=now).attempted == 0
     [again] = backend.costs.budget_status("2026-10", as_of=AS_OF)
     assert again.alerts == ("forecast",)
+
+
+def test_a_team_budget_forecast_over_opens_one_incident_and_one_webhook_across_replicas(
+    backend: Backend, receiver: Receiver
+) -> None:
+    # A model of the team that spends nothing (and comes first by name): the incident goes to
+    # the team's biggest spender, churn.
+    backend.registry.create_model(ADMIN, Model(name="aaa-idle", team="risk", owner="ivo"))
+    backend.notifications.subscribe(ADMIN, url=receiver.url, events=["budget.*"], secret=SECRET)
+    budget = backend.costs.set_budget(APPROVER, "team", "risk", "3000", [100])
+
+    replica = Backend.open(backend.settings)
+    results: list[list[Any]] = []
+    start = threading.Barrier(2)
+
+    def check(on: Backend) -> None:
+        start.wait()
+        results.append(on.costs.check_budgets("2026-10", as_of=AS_OF))
+
+    try:
+        threads = [threading.Thread(target=check, args=(b,)) for b in (backend, replica)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 2
+        assert replica.costs.check_budgets("2026-10", as_of=AS_OF) == []
+    finally:
+        replica.close()
+
+    [alert] = [a for r in results for a in r]
+    assert (alert.signal, alert.event_type) == ("forecast", "budget.forecast_over")
+    incident = backend.incidents.open_incident(f"budget:{budget.id}:2026-10")
+    assert incident is not None and incident.id == alert.incident_id
+    assert incident.model == "churn"
+    assert incident.labels["team"] == "risk" and incident.labels["budget_scope"] == "team"
+    assert "team risk's 2026-10 budget" in incident.title
+    assert len(backend.incidents.list(team="risk")) == 1
+
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    assert backend.notifications.deliver_due(now=now).delivered == 1
+    [got] = receiver.received
+    assert got.headers["X-Keel-Event"] == "budget.forecast_over"
+    assert verify(
+        SECRET.encode(),
+        got.headers["X-Keel-Timestamp"],
+        got.body,
+        got.headers["X-Keel-Signature"],
+        now=now,
+    )
+    data = json.loads(got.body)["data"]
+    assert (data["scope"], data["target"], data["incident_id"]) == ("team", "risk", incident.id)
 
 
 def test_crossing_a_threshold_alerts_for_the_highest_one_crossed(backend: Backend) -> None:

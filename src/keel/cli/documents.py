@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from keel.cli.jobs import progress_printer
 from keel.cli.registry import connected
 
 docs_app = typer.Typer(
@@ -43,10 +44,13 @@ def export(
         typer.Option("--output", "-o", help="Write to this file instead of standard output."),
     ] = None,
 ) -> None:
-    """Export MODEL's technical documentation; fields its risk tier requires but Keel has no
-    record of are listed first, under "Gaps"."""
+    """Export MODEL's technical documentation (built in a job; this waits for it, with its
+    progress on stderr); fields its risk tier requires but Keel has no record of are listed
+    first, under "Gaps"."""
     with connected(ctx) as keel:
-        text = keel.export_document(model, version=version, format=str(fmt))
+        text = keel.export_document(
+            model, version=version, format=str(fmt), on_progress=progress_printer()
+        )
     if out is None:
         typer.echo(text, nl=False)
         return

@@ -14,7 +14,9 @@ from keel.cli.registry import JsonFlag, connected
 from keel.schemas.jobs import JobOut
 
 jobs_app = typer.Typer(
-    help="Jobs: gate runs and retraining runs that a worker does for you.", no_args_is_help=True
+    help="Jobs: gate runs, retraining runs, monitor runs and compliance exports that a worker "
+    "does for you.",
+    no_args_is_help=True,
 )
 JobId = Annotated[int, typer.Argument(help="The job's id (from the command that queued it).")]
 NoWait = Annotated[
@@ -58,7 +60,9 @@ def jobs_list(
     state: Annotated[
         str | None, typer.Option(help="queued, running, succeeded, failed, dead or cancelled.")
     ] = None,
-    kind: Annotated[str | None, typer.Option(help="gate-run or retrain.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="gate-run, retrain, monitor-run or compliance-export.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
     as_json: JsonFlag = False,
 ) -> None:

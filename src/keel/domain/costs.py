@@ -253,7 +253,9 @@ class MeteredCost:
     model: str
     version: int | None
     team: str
-    kind: str  # predictions | artifact_storage | telemetry_storage | retraining
+    # predictions | serving_compute | evaluation | retraining | artifact_storage |
+    # telemetry_storage
+    kind: str
     quantity: Decimal
     unit: str
     micros: int

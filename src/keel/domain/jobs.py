@@ -14,6 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 
+class JobLost(Exception):
+    """This worker no longer holds the job (its lease ran out and another worker claimed it, or
+    a user cancelled it): it must stop and record nothing."""
+
+
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

@@ -10,7 +10,7 @@ These are methods of `keel.sdk.Client` (mixed in), e.g.::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -18,6 +18,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from keel.errors import TransportError
+from keel.schemas.jobs import JobOut
 from keel.schemas.monitoring import (
     MetricPointOut,
     MonitorIn,
@@ -27,6 +28,7 @@ from keel.schemas.monitoring import (
     RunIn,
     RunOut,
 )
+from keel.sdk.jobs import raise_if_unsuccessful, wait_for
 from keel.sdk.validation import validated
 
 M = TypeVar("M", bound=BaseModel)
@@ -119,16 +121,33 @@ class MonitoringCalls:
         """Delete a monitor; the points it recorded stay in the model's series."""
         self._send("DELETE", f"{_API}/monitors/{int(monitor_id)}")
 
-    def run_monitors(
+    def start_monitor_run(
         self: _Http, model: str, *, at: datetime | None = None, monitor: int | None = None
-    ) -> RunOut:
-        """Run ``model``'s monitors (or only ``monitor``) over their newest complete window at
-        ``at`` (default now), and return the metric points recorded."""
+    ) -> JobOut:
+        """Queue a run of ``model``'s monitors (or only ``monitor``) over their newest window
+        complete at ``at`` (default: now); returns the job at once."""
         body = RunIn.model_validate({"at": _when(at), "monitor": monitor})
         answer = self._json(
             "POST", f"{_model(model)}/monitors/run", json=body.model_dump(mode="json")
         )
-        return self._parse(RunOut, answer)
+        return self._parse(JobOut, answer)
+
+    def run_monitors(
+        self: _Http,
+        model: str,
+        *,
+        at: datetime | None = None,
+        monitor: int | None = None,
+        timeout: float | None = None,
+        on_progress: Callable[[JobOut], None] | None = None,
+    ) -> RunOut:
+        """Run ``model``'s monitors (or only ``monitor``) over their newest complete window at
+        ``at`` (default now) in a job, wait for it, and return the metric points recorded."""
+        job = MonitoringCalls.start_monitor_run(self, model, at=at, monitor=monitor)
+        done = raise_if_unsuccessful(
+            wait_for(self, job.id, timeout=timeout, on_progress=on_progress)
+        )
+        return self._parse(RunOut, done.result or {})
 
     def metrics(
         self: _Http,

@@ -42,6 +42,7 @@ from keel.store.audit_checkpoints import CheckpointFile, open_key
 from keel.store.sql import SqlRegistryStore, make_engine
 from keel.store.sql.alerts import SqlAlertStore
 from keel.store.sql.audit import SqlAuditLog, sign_with
+from keel.store.sql.compute_usage import SqlComputeUsage
 from keel.store.sql.costs import SqlCostStore
 from keel.store.sql.delivery import SqlDeliveryStore
 from keel.store.sql.deployments import SqlDeploymentStore
@@ -109,11 +110,13 @@ class Backend:
         upload_limits = UploadLimits(
             settings.max_upload_rows, settings.max_upload_decompressed_bytes
         )
+        compute_usage = SqlComputeUsage(engine)
         evaluation = Evaluation(
             evaluation_store,
             registry,
             max_dataset_bytes=settings.max_artifact_bytes,
             upload_limits=upload_limits,
+            compute_usage=compute_usage,
         )
         risk = RiskClassification(SqlRiskStore(engine), registry_store)
         governance = Governance(SqlGovernanceStore(engine), registry, evaluation)
@@ -154,6 +157,7 @@ class Backend:
             telemetry.files,
             incidents=incidents,
             notifications=notifications,
+            compute_usage=compute_usage,
         )
         deployments = Deployments(
             SqlDeploymentStore(engine), registry, governance, telemetry, incidents, evaluation
@@ -242,7 +246,7 @@ class Backend:
             backend.compliance,
             costs=costs,
         )
-        register_kinds(backend.jobs, governance, retraining)
+        register_kinds(backend.jobs, governance, retraining, monitoring, backend.compliance)
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.

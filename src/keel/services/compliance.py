@@ -245,6 +245,14 @@ class ComplianceDocuments:
             )
         return self.registry.get_version(model.name, model.latest_version), "newest"
 
+    def export_target(self, model: str, version: int | None, fmt: str) -> tuple[str, int]:
+        """The (model, version) an export of ``fmt`` would document, checking what the export
+        checks (model, version, format) without building it: a refused export queues nothing."""
+        _check_format(fmt)
+        found = self.registry.get_model(check_name(model, "model"))
+        chosen, _ = self._pick_version(found, version)
+        return found.name, chosen.version
+
     def technical_documentation(self, model: str, version: int | None) -> ComplianceDocument:
         """The document for ``version`` of ``model`` (default: production, else the newest)."""
         found = self.registry.get_model(check_name(model, "model"))
@@ -733,17 +741,21 @@ class ComplianceDocuments:
 
     def render(self, doc: ComplianceDocument, fmt: str) -> str:
         """``doc`` as ``md``, ``html`` (self-contained, user text escaped) or ``json``."""
-        if fmt not in FORMATS:
-            raise InvalidInput(
-                f"The 'format' parameter must be one of {', '.join(FORMATS)}. Got {fmt!r}. "
-                "(PDF is not offered: open the HTML export in a browser and print it to PDF.)",
-                {"field": "format"},
-            )
+        _check_format(fmt)
         data = doc.to_dict()
         if fmt == "json":
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         template = self._templates.get_template(f"technical_documentation.{fmt}.j2")
         return template.render(doc=data, sections={s["key"]: s for s in data["sections"]})
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise InvalidInput(
+            f"The 'format' parameter must be one of {', '.join(FORMATS)}. Got {fmt!r}. "
+            "(PDF is not offered: open the HTML export in a browser and print it to PDF.)",
+            {"field": "format"},
+        )
 
 
 def _number(value: Any) -> str:

@@ -14,6 +14,7 @@ import io
 import json
 import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +44,7 @@ from keel.services.registry import Registry
 from keel.services.sandbox import SandboxLimits, mechanism, run_sandboxed
 from keel.services.scanning import current_report
 from keel.services.telemetry_io import UploadLimits, read_limited
+from keel.store.sql.compute_usage import SqlComputeUsage
 from keel.store.sql.evaluation import SqlEvaluationStore
 
 EVALUABLE_FLAVORS = frozenset(
@@ -190,9 +192,12 @@ class Evaluation:
         *,
         max_dataset_bytes: int,
         upload_limits: UploadLimits | None = None,
+        compute_usage: SqlComputeUsage | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
+        # Each evaluation's sandboxed run is metered here (costs price it per vCPU-hour).
+        self.compute_usage = compute_usage
         self.max_dataset_bytes = max_dataset_bytes
         self.upload_limits = upload_limits or UploadLimits()
 
@@ -286,12 +291,21 @@ class Evaluation:
                 "spec": spec.to_dict(),
             }
             (workdir / "request.json").write_text(json.dumps(request))
-            predicted = self._run_child(workdir, spec, model, version)
+            began = time.monotonic()
+            try:
+                predicted = self._run_child(workdir, spec, model, version)
+            finally:
+                self._meter(model, version, time.monotonic() - began)
             pred, proba, classes = read_predictions(
                 workdir, rows=len(data), claimed=predicted, model=model, version=version
             )
         report = score(spec, data, pred, proba, classes, float(predicted.get("duration_s", 0)))
         return EvaluationReport.from_dict({**report, "sandbox": mechanism()})
+
+    def _meter(self, model: str, version: int, seconds: float) -> None:
+        if self.compute_usage is not None:
+            hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            self.compute_usage.add({("evaluation", model, version, hour): (seconds, 1)})
 
     def loading_problem(self, found: ModelVersion) -> str | None:
         """Why the version's skops file would not load without running code (types Keel does

@@ -10,6 +10,12 @@ that must happen once (registering a version, recording gate results), a handler
 effect of an earlier attempt (`JobContext.job` carries the id it tags its effects with) and
 checks that it still holds the job (`JobContext.check`).
 
+A check before an effect still leaves a gap: a worker that stalls right after it (a long GC
+pause, a suspended process) may outlive its lease while another worker claims the job again and
+records the effect. So the handler runs fenced: every write transaction it opens first checks,
+inside that transaction, that this worker still holds this attempt of the job
+(`SqlJobStore.fence`), and the stale worker's effect is refused with `JobLost`.
+
 A handler's `KeelError` fails the job with that message (running it again would fail again);
 any other exception fails it with the exception's type, and the traceback goes to the log.
 """
@@ -20,13 +26,16 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from keel.domain.jobs import Job, JobState, QueueDepth
+from keel.domain.jobs import Job, JobLost, JobState, QueueDepth
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.errors import InvalidInput, KeelError
+from keel.store.sql.engine import guarded_writes
 from keel.store.sql.jobs import SqlJobStore
+
+__all__ = ["Handler", "JobContext", "JobLost", "Jobs"]
 
 log = logging.getLogger("keel.jobs")
 
@@ -35,8 +44,8 @@ DEFAULT_MAX_ATTEMPTS = 3
 MAX_LIST = 500
 
 
-class JobLost(Exception):
-    """This worker no longer holds the job (lease lost or job cancelled): stop, record nothing."""
+def _wall() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -47,17 +56,26 @@ class JobContext:
     owner: str
     _store: SqlJobStore
     _lease: timedelta
+    _clock: Callable[[], datetime] = _wall
     _lost: threading.Event = field(default_factory=threading.Event)
 
     def progress(self, message: str) -> None:
         """Note progress (shown by `keel jobs wait`); raises `JobLost` if the job is lost."""
-        if not self._store.heartbeat(self.job.id, self.owner, lease=self._lease, progress=message):
+        held = self._store.heartbeat(
+            self.job.id,
+            self.owner,
+            lease=self._lease,
+            progress=message,
+            now=self._clock(),
+            attempt=self.job.attempts,
+        )
+        if not held:
             self._lost.set()
         self.check()
 
     def check(self) -> None:
         """Raise `JobLost` unless this worker still holds the job; call it before an effect."""
-        if self._lost.is_set() or not self._store.holds(self.job.id, self.owner):
+        if self._lost.is_set() or not self._store.holds(self.job.id, self.owner, self.job.attempts):
             self._lost.set()
             raise JobLost(f"job {self.job.id} is no longer held by {self.owner}")
 
@@ -72,8 +90,11 @@ class Jobs:
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        clock: Callable[[], datetime] = _wall,
     ) -> None:
         self.store = store
+        # Leases are stamped and compared in this clock's time (tests inject one).
+        self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
         self.max_attempts = max_attempts
         self._handlers: dict[str, Handler] = {}
@@ -155,10 +176,10 @@ class Jobs:
 
     def run_next(self, owner: str) -> Job | None:
         """Claim one job and run it to its end; None when nothing was claimable."""
-        job = self.store.claim(owner, lease=self.lease)
+        job = self.store.claim(owner, lease=self.lease, now=self.clock())
         if job is None:
             return None
-        context = JobContext(job, owner, self.store, self.lease)
+        context = JobContext(job, owner, self.store, self.lease, self.clock)
         beating = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat, args=(context, beating), name=f"keel-job-{job.id}", daemon=True
@@ -176,7 +197,14 @@ class Jobs:
         # worker can claim the job.
         every = self.lease.total_seconds() / 3
         while not stop.wait(every):
-            if not self.store.heartbeat(context.job.id, context.owner, lease=self.lease):
+            held = self.store.heartbeat(
+                context.job.id,
+                context.owner,
+                lease=self.lease,
+                now=self.clock(),
+                attempt=context.job.attempts,
+            )
+            if not held:
                 context._lost.set()
                 return
 
@@ -184,15 +212,12 @@ class Jobs:
         job = context.job
         handler = self._handlers.get(job.kind)
         if handler is None:
-            self.store.finish(
-                job.id,
-                context.owner,
-                JobState.FAILED,
-                error=f"this worker has no handler for job kind {job.kind!r}",
-            )
+            missing = f"this worker has no handler for job kind {job.kind!r}"
+            self._finish(context, JobState.FAILED, None, missing)
             return
         try:
-            result = handler(context)
+            with guarded_writes(self.store.fence(job.id, context.owner, job.attempts)):
+                result = handler(context)
         except JobLost:
             log.warning("job %d (%s): lost its lease or was cancelled; stopped", job.id, job.kind)
             return
@@ -200,15 +225,30 @@ class Jobs:
             # The error's envelope is kept, so the SDK raises the same error class a
             # synchronous call raised before the work became a job.
             failure = {"error": exc.envelope()["error"], "status": exc.status}
-            self.store.finish(
-                job.id, context.owner, JobState.FAILED, result=failure, error=exc.message
-            )
+            self._finish(context, JobState.FAILED, failure, exc.message)
             return
         except Exception as exc:
             log.exception("job %d (%s) failed", job.id, job.kind)
-            self.store.finish(
-                job.id, context.owner, JobState.FAILED, error=f"{type(exc).__name__}: {exc}"
-            )
+            self._finish(context, JobState.FAILED, None, f"{type(exc).__name__}: {exc}")
             return
-        if not self.store.finish(job.id, context.owner, JobState.SUCCEEDED, result=result):
+        self._finish(context, JobState.SUCCEEDED, result, None)
+
+    def _finish(
+        self,
+        context: JobContext,
+        state: JobState,
+        result: Mapping[str, Any] | None,
+        error: str | None,
+    ) -> None:
+        job = context.job
+        recorded = self.store.finish(
+            job.id,
+            context.owner,
+            state,
+            result=result,
+            error=error,
+            now=self.clock(),
+            attempt=job.attempts,
+        )
+        if not recorded:
             log.warning("job %d (%s): finished after losing its lease", job.id, job.kind)

@@ -142,10 +142,13 @@ class ModelWorker:
         on_restart: Callable[[WorkerSpec, str], None] | None = None,
         readonly: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
+        on_batch: Callable[[WorkerSpec, float], None] | None = None,
     ) -> None:
         """``readonly`` and ``env`` add paths and variables to the sandbox (tests bind a
-        directory of misbehaving models and put it on ``PYTHONPATH``)."""
+        directory of misbehaving models and put it on ``PYTHONPATH``); ``on_batch`` hears the
+        seconds each answered batch took in the worker (serving compute metering)."""
         self.spec = spec
+        self._on_batch = on_batch
         self._readonly = tuple(readonly)
         self._env = {**_child_env(), **(env or {})}
         self.timeout_s = timeout_s
@@ -365,7 +368,10 @@ class ModelWorker:
                     item.future.set_exception(self._unavailable(error.cause, error.message))
                 continue
             try:
+                began = time.monotonic()
                 answer = self._exchange(_combined(batch))
+                if self._on_batch is not None:
+                    self._on_batch(self.spec, time.monotonic() - began)
                 outcomes = _split(answer, [item.table.num_rows for item in batch])
             except _Dead as dead:
                 for item in batch:
@@ -478,11 +484,13 @@ class ModelWorkers:
         timeout_s: float = 10.0,
         memory_mb: int = 2048,
         on_restart: Callable[[WorkerSpec, str], None] | None = None,
+        on_batch: Callable[[WorkerSpec, float], None] | None = None,
     ) -> None:
         self.source = source
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self._on_restart = on_restart
+        self._on_batch = on_batch
         self._workers: dict[tuple[str, int], ModelWorker] = {}
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
@@ -530,6 +538,7 @@ class ModelWorkers:
             timeout_s=self.timeout_s,
             memory_mb=self.memory_mb,
             on_restart=self._on_restart,
+            on_batch=self._on_batch,
         )
         made.start()
         return made

@@ -234,17 +234,8 @@ class Monitoring:
         A window already evaluated is evaluated again and its points replaced: a manual run
         after late labels arrived updates the record instead of duplicating it.
         """
-        check_name(model, "model")
-        self._writable(by, model)
         at = _utc(now)
-        monitors = self.store.list_monitors(model)
-        if monitor_id is not None:
-            monitors = [m for m in monitors if m.id == monitor_id]
-            if not monitors:
-                raise NotFound(
-                    f"Model {model!r} has no monitor with id {monitor_id}.",
-                    {"monitor": monitor_id},
-                )
+        monitors = self.runnable(by, model, monitor_id)
         points: list[MetricPoint] = []
         for monitor in monitors:
             window = monitor.window.last_complete(at)
@@ -262,6 +253,21 @@ class Monitoring:
             self._stored(by, found)
             points.extend(found)
         return points
+
+    def runnable(self, by: Principal, model: str, monitor_id: int | None = None) -> list[Monitor]:
+        """The monitors `run` would run for ``by`` (what it checks first: a refused run is
+        refused before it is queued as a job)."""
+        check_name(model, "model")
+        self._writable(by, model)
+        monitors = self.store.list_monitors(model)
+        if monitor_id is not None:
+            monitors = [m for m in monitors if m.id == monitor_id]
+            if not monitors:
+                raise NotFound(
+                    f"Model {model!r} has no monitor with id {monitor_id}.",
+                    {"monitor": monitor_id},
+                )
+        return monitors
 
     def run_due(self, by: Principal, *, now: datetime | None = None) -> list[MetricPoint]:
         """Run every scheduled monitor over the windows that have settled since its last run

@@ -37,6 +37,7 @@ from keel.domain.telemetry import (
 from keel.domain.traffic import Arm, RouteKeySource, ServingPlan, mirrors, pick_arm
 from keel.errors import NotFound
 from keel.services.backend import Backend
+from keel.services.costs.compute_meter import ComputeMeter
 from keel.services.model_workers import ModelUnavailable, ModelWorker, ModelWorkers, Outcome
 from keel.services.servable import ServableVersions
 from keel.services.telemetry_validation import UTC_MICROS
@@ -59,6 +60,7 @@ class GatewayOptions:
     timeout_s: float = 10.0  # per request, inside the worker: a model that hangs past it is killed
     memory_mb: int = 2048  # each worker's address-space limit
     log_predictions: bool = True  # False only for benchmarks: every prediction is logged
+    compute_flush_s: float = 60.0  # how often serving compute-seconds are written (and on close)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> GatewayOptions:
@@ -131,8 +133,15 @@ class Gateway:
         self.metrics = metrics
         self.plans = CachedPlans(plans if plans is not None else _plan_source(backend))
         self.servable = ServableVersions(backend.registry, backend.governance, backend.evaluation)
+        # Serving compute-seconds per version, for costs (no write per request: batched).
+        self.compute = ComputeMeter(
+            backend.costs.compute_usage, flush_s=self.options.compute_flush_s
+        )
         self.workers = ModelWorkers(
-            self.servable, timeout_s=self.options.timeout_s, memory_mb=self.options.memory_mb
+            self.servable,
+            timeout_s=self.options.timeout_s,
+            memory_mb=self.options.memory_mb,
+            on_batch=lambda spec, seconds: self.compute.add(spec.model, spec.version, seconds),
         )
         self.log = PredictionLog(self._write, self._log_failed)
         self.callers = RecentCallers(backend.identity.authenticate)
@@ -147,6 +156,7 @@ class Gateway:
     def close(self) -> None:
         self.workers.close()
         self.log.close()
+        self.compute.close()
 
     # -- who and what -------------------------------------------------------------------------
 

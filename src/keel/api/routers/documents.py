@@ -8,9 +8,13 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from keel.api.deps import Reader, get_backend
 from keel.api.routers import API_PREFIX
+from keel.api.routers.jobs import job_out
 from keel.schemas.base import Id
+from keel.schemas.documents import DocumentExportIn
+from keel.schemas.jobs import JobOut
 from keel.services.backend import Backend
 from keel.services.compliance import MEDIA_TYPES, ComplianceDocuments
+from keel.services.job_kinds import queue_compliance_export
 
 router = APIRouter(prefix=API_PREFIX + "/models/{name}", tags=["documents"])
 
@@ -56,3 +60,22 @@ def export_document(
             "X-Keel-Document-Gaps": str(len(document.gaps)),
         },
     )
+
+
+@router.post(
+    "/documents/exports",
+    status_code=202,
+    summary="Queue an export of a version's technical documentation; 202: follow the job (its "
+    "result holds the document)",
+)
+def queue_document_export(
+    name: str,
+    backend: Annotated[Backend, Depends(get_backend)],
+    caller: Reader,
+    body: DocumentExportIn | None = None,
+) -> JobOut:
+    body = body or DocumentExportIn()
+    job = queue_compliance_export(
+        backend.jobs, backend.compliance, caller, name, version=body.version, fmt=body.format
+    )
+    return job_out(job)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from keel.api.deps import Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
+from keel.api.routers.jobs import job_out
 from keel.domain.monitoring import (
     Check,
     MetricPoint,
@@ -17,9 +18,9 @@ from keel.domain.monitoring import (
     Schedule,
     Thresholds,
     Window,
-    worst,
 )
 from keel.schemas.base import Id
+from keel.schemas.jobs import JobOut
 from keel.schemas.monitoring import (
     MetricPointOut,
     MonitorIn,
@@ -27,10 +28,10 @@ from keel.schemas.monitoring import (
     MonitorOut,
     MonitorPatch,
     RunIn,
-    RunOut,
     ScheduleSpec,
 )
 from keel.services.backend import Backend
+from keel.services.job_kinds import queue_monitor_run
 from keel.services.monitoring import Monitoring
 
 router = APIRouter(prefix=API_PREFIX, tags=["monitoring"])
@@ -143,14 +144,21 @@ def delete_monitor(monitor_id: Id, monitoring: MonitoringDep, caller: Writer) ->
 
 @router.post(
     "/models/{name}/monitors/run",
-    summary="Run a model's monitors now over their newest complete window",
+    status_code=202,
+    summary="Queue a run of a model's monitors over their newest complete window; 202: follow "
+    "the job (its result is the run: status and points)",
 )
 def run_monitors(
-    name: str, monitoring: MonitoringDep, caller: Writer, body: RunIn | None = None
-) -> RunOut:
+    name: str,
+    backend: Annotated[Backend, Depends(get_backend)],
+    caller: Writer,
+    body: RunIn | None = None,
+) -> JobOut:
     body = body or RunIn()
-    points = monitoring.run(caller, name, now=body.at, monitor_id=body.monitor)
-    return RunOut(status=worst([p.status for p in points]), points=[point_out(p) for p in points])
+    job = queue_monitor_run(
+        backend.jobs, backend.monitoring, caller, name, at=body.at, monitor_id=body.monitor
+    )
+    return job_out(job)
 
 
 @router.get("/models/{name}/metrics", summary="A model's metric series, oldest window first")

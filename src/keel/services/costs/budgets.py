@@ -2,9 +2,16 @@
 
 A budget holds every month until changed. `check` compares each budget's month-to-date spend and
 month-end forecast with it: each threshold crossed (e.g. 50, 80, 100 %) and a forecast above
-the budget alert once per budget and month. An alert is one signed ``budget.threshold_crossed``
-or ``budget.forecast_over`` webhook and, for a model's budget, an incident on that model
-(incidents need a model; a team's or the portfolio's budget alerts by webhook only).
+the budget alert once per budget and month, across every replica (`claim_alert` is a unique
+row). An alert is one signed ``budget.threshold_crossed`` or ``budget.forecast_over`` webhook
+and an incident (one per budget and month, whatever the signals):
+
+- a model's budget: on that model;
+- a team's budget: on the team's model that spent the most of the month so far (ties: the
+  first by name), so the incident lands with the team that can act and names the biggest
+  spender; its labels carry ``team`` and ``budget_scope: team``. A team with no model alerts
+  by webhook only;
+- the portfolio's budget alerts by webhook only (incidents belong to a model's team).
 """
 
 from __future__ import annotations
@@ -215,20 +222,48 @@ def _open_incident(
     costs: CostService, current: BudgetStatus, signal: str, words: str
 ) -> int | None:
     budget = current.budget
-    if budget.scope != BudgetScope.MODEL or costs.incidents is None:
+    if costs.incidents is None or budget.scope == BudgetScope.PORTFOLIO:
         return None
+    labels = {"budget": str(budget.id), "signal": signal.replace(":", "-")}
+    if budget.scope == BudgetScope.MODEL:
+        model = budget.target
+        whose = "its"
+    else:
+        found = top_spender(costs, budget.target, current.month)
+        if found is None:
+            return None
+        model = found
+        whose = f"team {budget.target}'s"
+        labels.update({"team": budget.target, "budget_scope": "team"})
     incident, _ = costs.incidents.trigger(
         BUDGET_ACTOR,
         key=f"budget:{budget.id}:{current.month}",
-        model=budget.target,
+        model=model,
         version=None,
         title=(
-            f"{budget.target}: {words} its {current.month} budget of {current.amount} "
+            f"{budget.target}: {words} {whose} {current.month} budget of {current.amount} "
             f"(spent {current.spent}, forecast {current.forecast.point})"
         ),
         severity=Severity.P3,
         check="budget",
-        labels={"budget": str(budget.id), "signal": signal.replace(":", "-")},
-        details=_payload(current, signal),
+        labels=labels,
+        details={**_payload(current, signal), "incident_model": model},
     )
     return incident.id
+
+
+def top_spender(costs: CostService, team: str, month: str) -> str | None:
+    """The team's model that spent the most in ``month`` (ties: first by name); None when the
+    team has no model."""
+    names = sorted(m.name for m in costs.store.models() if m.team == team)
+    if not names:
+        return None
+    start, end = parse_month(month)
+    spent = dict.fromkeys(names, 0)
+    for a in costs.allocations(start, end):
+        if a.model in spent:
+            spent[a.model] += a.micros
+    for m in costs.metered(start, end):
+        if m.model in spent:
+            spent[m.model] += m.micros
+    return max(names, key=lambda name: spent[name])  # max keeps the first of equals

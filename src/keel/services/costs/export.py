@@ -22,6 +22,8 @@ _SERVICES = {
     "artifact_storage": "Keel artifact storage",
     "telemetry_storage": "Keel telemetry storage",
     "retraining": "Keel retraining",
+    "serving_compute": "Keel serving compute",
+    "evaluation": "Keel evaluation",
 }
 
 

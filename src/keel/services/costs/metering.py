@@ -1,10 +1,14 @@
 """Keel's own metering: what each model version used, priced at the admin's unit prices.
 
-* predictions, counted from telemetry (until Keel serves models itself, when serving
-  compute-seconds will replace them), at a price per 1,000 predictions;
+* predictions, counted from telemetry, at a price per 1,000 predictions (for versions served
+  outside Keel, whose predictions arrive through the SDK);
+* serving compute-seconds: the time Keel's gateway's model workers spent answering each
+  version's batches (`keel.services.costs.compute_meter`), at the vCPU-hour price;
+* evaluation runs (the sandboxed evaluation of a version, gate runs included) and retraining
+  runs, from start to finish, at the vCPU-hour price (one vCPU per run); a retraining run is
+  charged to the version it registered, if any;
 * artifact storage (each version's artifact, from the day it was registered) and telemetry
-  storage (each day's Parquet partitions, from that day on), at a price per GB-month;
-* retraining runs, from start to finish, at the vCPU-hour price (one vCPU per run).
+  storage (each day's Parquet partitions, from that day on), at a price per GB-month.
 
 Each row is what one version (or model, for labels) used on one UTC day. All prices are 0 until an
 admin sets them, so metering adds nothing to a bill that already holds Keel's machines.
@@ -14,13 +18,17 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from keel.domain.costs import MeteredCost, UnitPrices
+from keel.store.sql.compute_usage import ComputeUsage
 from keel.store.sql.costs import SqlCostStore
 from keel.store.telemetry import TelemetryFiles
+
+# compute_usage kinds -> the metered cost's kind
+COMPUTE_KINDS = {"serving": "serving_compute", "evaluation": "evaluation"}
 
 _GB = Decimal(10**9)
 
@@ -29,7 +37,7 @@ def _micros(value: Decimal) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
 
 
-def _midnight(day: date) -> datetime:
+def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
@@ -42,7 +50,7 @@ def predictions_per_day(
 ) -> dict[tuple[str, int, date], int]:
     """Predictions per (model, version, UTC day) with start <= day < end, from telemetry."""
     counts: dict[tuple[str, int, date], int] = defaultdict(int)
-    for model, version, hour, rows in store.prediction_hours(_midnight(start), _midnight(end)):
+    for model, version, hour, rows in store.prediction_hours(midnight(start), midnight(end)):
         counts[(model, version, hour.date())] += rows
     return dict(counts)
 
@@ -59,6 +67,7 @@ def metered_costs(
     end: date,
     *,
     model_teams: Mapping[str, str],
+    compute: Sequence[ComputeUsage] = (),
 ) -> list[MeteredCost]:
     """Keel's cost rows for start <= day < end (nothing at all while every price is 0)."""
     rows: list[MeteredCost] = []
@@ -80,13 +89,13 @@ def metered_costs(
     if prices.gb_month_micros:
         rows.extend(_storage(store, files, prices, start, end, model_teams))
     if prices.vcpu_hour_micros:
-        for run in store.retrain_runs(_midnight(start), _midnight(end)):
+        for run in store.retrain_runs(midnight(start), midnight(end)):
             hours = Decimal((run.finished_at - run.started_at).total_seconds()) / 3600
             rows.append(
                 MeteredCost(
                     run.finished_at.date(),
                     run.model,
-                    None,
+                    run.registered_version,
                     model_teams.get(run.model, ""),
                     "retraining",
                     hours.quantize(Decimal("0.000001")),
@@ -94,6 +103,35 @@ def metered_costs(
                     _micros(hours * prices.vcpu_hour_micros),
                 )
             )
+        rows.extend(_compute_rows(compute, prices, model_teams))
+    return rows
+
+
+def _compute_rows(
+    compute: Sequence[ComputeUsage], prices: UnitPrices, model_teams: Mapping[str, str]
+) -> list[MeteredCost]:
+    """One row per (kind, model, version, day) of the hourly compute usage."""
+    seconds: dict[tuple[str, str, int, date], float] = defaultdict(float)
+    for used in compute:
+        if used.kind in COMPUTE_KINDS:
+            seconds[(COMPUTE_KINDS[used.kind], used.model, used.version, used.hour.date())] += (
+                used.seconds
+            )
+    rows = []
+    for (kind, model, version, day), total in sorted(seconds.items()):
+        hours = (Decimal(repr(total)) / 3600).quantize(Decimal("0.000001"))
+        rows.append(
+            MeteredCost(
+                day,
+                model,
+                version,
+                model_teams.get(model, ""),
+                kind,
+                hours,
+                "vCPU-hours",
+                _micros(Decimal(repr(total)) / 3600 * prices.vcpu_hour_micros),
+            )
+        )
     return rows
 
 

@@ -39,9 +39,10 @@ from keel.errors import InvalidInput, NotFound
 from keel.services.costs import budgets as budget_rules
 from keel.services.costs.allocation import Registered, allocate
 from keel.services.costs.focus import check_tag_key, read_focus
-from keel.services.costs.metering import metered_costs, predictions_per_day
+from keel.services.costs.metering import metered_costs, midnight, predictions_per_day
 from keel.services.incidents import Incidents
 from keel.services.notifications import Notifications
+from keel.store.sql.compute_usage import SqlComputeUsage
 from keel.store.sql.costs import DayLine, SqlCostStore
 from keel.store.telemetry import TelemetryFiles
 
@@ -75,9 +76,12 @@ class CostService:
         *,
         incidents: Incidents | None = None,
         notifications: Notifications | None = None,
+        compute_usage: SqlComputeUsage | None = None,
     ) -> None:
         self.store = store
         self.files = files
+        # Serving and evaluation compute-seconds (None: nothing metered, e.g. a bare service).
+        self.compute_usage = compute_usage
         self.incidents = incidents
         self.notifications = notifications
 
@@ -207,8 +211,12 @@ class CostService:
                 elif rule == SplitRule.EVEN:
                     cache[rule] = {m: 1 for m in known.model_teams}
                 else:
-                    # Serving compute-seconds arrive with Keel's serving; until then, none.
-                    cache[rule] = {}
+                    # Serving compute-seconds, in milliseconds: weights are integers.
+                    cache[rule] = {
+                        model: round(seconds * 1000)
+                        for model, seconds in self._serving_seconds(start, end).items()
+                        if round(seconds * 1000) > 0
+                    }
             return cache[rule]
 
         return weights
@@ -222,10 +230,26 @@ class CostService:
     def month_allocations(self, month: str) -> list[Allocation]:
         return self.allocations(*parse_month(month))
 
+    def _serving_seconds(self, start: date, end: date) -> dict[str, float]:
+        if self.compute_usage is None:
+            return {}
+        return self.compute_usage.seconds_per_model(midnight(start), midnight(end), "serving")
+
     def metered(self, start: date, end: date) -> list[MeteredCost]:
         known = self._registered()
+        compute = (
+            []
+            if self.compute_usage is None
+            else self.compute_usage.usage(midnight(start), midnight(end))
+        )
         return metered_costs(
-            self.store, self.files, self.prices(), start, end, model_teams=known.model_teams
+            self.store,
+            self.files,
+            self.prices(),
+            start,
+            end,
+            model_teams=known.model_teams,
+            compute=compute,
         )
 
     def period_micros(

@@ -65,6 +65,7 @@ class RunRecord:
     started_at: datetime
     finished_at: datetime
     status: str
+    registered_version: int | None = None
 
 
 def _import(row: Any, replayed: bool = False) -> CostImport:
@@ -429,6 +430,7 @@ class SqlCostStore:
                     retrain_runs.c.started_at,
                     retrain_runs.c.finished_at,
                     retrain_runs.c.status,
+                    retrain_runs.c.registered_version,
                 )
                 .join(models, models.c.id == retrain_runs.c.model_id)
                 .where(
@@ -440,7 +442,12 @@ class SqlCostStore:
             ).all()
         return [
             RunRecord(
-                int(r.id), r.name, codec.utc(r.started_at), codec.utc(r.finished_at), r.status
+                int(r.id),
+                r.name,
+                codec.utc(r.started_at),
+                codec.utc(r.finished_at),
+                r.status,
+                r.registered_version,
             )
             for r in rows
         ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 _WRITE = "keel_write"
+
+# A check every write transaction of this context runs first, inside the transaction: a job's
+# handler sets one (its lease fence), so a worker that lost its job cannot commit any effect.
+WriteGuard = Callable[[Connection], None]
+_write_guard: ContextVar[WriteGuard | None] = ContextVar("keel_write_guard", default=None)
 
 
 def make_engine(url: str) -> Engine:
@@ -52,7 +58,21 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as connection:
         connection = connection.execution_options(**{_WRITE: True})
         with connection.begin():
+            guard = _write_guard.get()
+            if guard is not None:
+                guard(connection)
             yield connection
+
+
+@contextmanager
+def guarded_writes(guard: WriteGuard) -> Iterator[None]:
+    """Run ``guard`` at the start of every write transaction opened in this context (this
+    thread or task): it raises to refuse the transaction, which then writes nothing."""
+    token = _write_guard.set(guard)
+    try:
+        yield
+    finally:
+        _write_guard.reset(token)
 
 
 @contextmanager

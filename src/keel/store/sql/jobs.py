@@ -7,6 +7,13 @@ webhook outbox (`keel.store.sql.notifications`) already claims rows this way; jo
 one short claiming transaction (FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite, BEGIN IMMEDIATE
 makes the single writer the arbiter), then work outside any transaction, then writes fenced on
 the lease owner, so a worker that lost its lease cannot overwrite what another worker did.
+
+The fencing token is (lease owner, attempt number): each claim increments the attempt. A worker
+that stalled (a long GC pause, a suspended process) past its lease, while another worker claimed
+the job again and finished it, holds a stale token. `SqlJobStore.fence` gives the handler a check
+that every one of its write transactions runs first, inside that transaction (on PostgreSQL it
+locks the job's row, so a claim cannot slip between the check and the commit; on SQLite BEGIN
+IMMEDIATE already serialises writers): the stale worker's effect is refused, not recorded twice.
 """
 
 from __future__ import annotations
@@ -15,13 +22,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from keel.domain.jobs import FINISHED, Job, JobState, QueueDepth
+from keel.domain.jobs import FINISHED, Job, JobLost, JobState, QueueDepth
 from keel.errors import Conflict, NotFound
 from keel.store.sql import audit, codec
-from keel.store.sql.engine import read_transaction, write_transaction
+from keel.store.sql.engine import WriteGuard, read_transaction, write_transaction
 from keel.store.sql.tables_jobs import jobs, scheduled_runs
 
 MAX_ERROR_CHARS = 4000
@@ -204,6 +211,7 @@ class SqlJobStore:
         lease: timedelta,
         progress: str | None = None,
         now: datetime | None = None,
+        attempt: int | None = None,
     ) -> bool:
         """Extend the lease (and note progress); False when ``owner`` no longer holds the job
         (its lease ran out and another worker took it, or a user cancelled it)."""
@@ -213,23 +221,43 @@ class SqlJobStore:
             values["progress"] = progress[:MAX_PROGRESS_CHARS]
         with write_transaction(self._engine) as conn:
             done = conn.execute(
-                update(jobs).where(*self._held(job_id, owner)).values(**values)
+                update(jobs).where(*self._held(job_id, owner, attempt)).values(**values)
             ).rowcount
         return bool(done)
 
-    def holds(self, job_id: int, owner: str) -> bool:
+    def holds(self, job_id: int, owner: str, attempt: int | None = None) -> bool:
         """Whether ``owner`` still holds the job: checked before an effect that must happen once."""
         with read_transaction(self._engine) as conn:
-            row = conn.execute(select(jobs.c.id).where(*self._held(job_id, owner))).first()
+            row = conn.execute(select(jobs.c.id).where(*self._held(job_id, owner, attempt))).first()
         return row is not None
 
+    def fence(self, job_id: int, owner: str, attempt: int) -> WriteGuard:
+        """The check a handler's write transactions run first (`guarded_writes`): it raises
+        `JobLost`, so the transaction writes nothing, unless ``owner`` still holds attempt
+        ``attempt`` of the job."""
+
+        def check(conn: Connection) -> None:
+            held = conn.execute(
+                select(jobs.c.id)
+                .where(*self._held(job_id, owner, attempt))
+                .with_for_update(of=jobs)
+            ).first()
+            if held is None:
+                raise JobLost(
+                    f"job {job_id} attempt {attempt} is no longer held by {owner}: "
+                    "its effect is refused"
+                )
+
+        return check
+
     @staticmethod
-    def _held(job_id: int, owner: str) -> tuple[Any, ...]:
-        return (
+    def _held(job_id: int, owner: str, attempt: int | None = None) -> tuple[Any, ...]:
+        held = (
             jobs.c.id == job_id,
             jobs.c.lease_owner == owner,
             jobs.c.state == JobState.RUNNING.value,
         )
+        return held if attempt is None else (*held, jobs.c.attempts == attempt)
 
     def finish(
         self,
@@ -240,13 +268,15 @@ class SqlJobStore:
         result: Mapping[str, Any] | None = None,
         error: str | None = None,
         now: datetime | None = None,
+        attempt: int | None = None,
     ) -> bool:
-        """Record the outcome if ``owner`` still holds the job; False if it lost it."""
+        """Record the outcome if ``owner`` still holds (attempt ``attempt`` of) the job; False
+        if it lost it."""
         assert state in (JobState.SUCCEEDED, JobState.FAILED)
         with write_transaction(self._engine) as conn:
             done = conn.execute(
                 update(jobs)
-                .where(*self._held(job_id, owner))
+                .where(*self._held(job_id, owner, attempt))
                 .values(
                     state=state.value,
                     finished_at=now or _now(),

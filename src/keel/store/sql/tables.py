@@ -203,6 +203,7 @@ audit_head = Table(
 
 # Each area's tables live in their own module on the same `metadata`; importing them here means
 # anything that reads `metadata` (the migrations' comparison test, create_all) sees every table.
+from keel.store.sql import tables_compute_usage as _compute_usage  # noqa: E402,F401
 from keel.store.sql import tables_costs as _costs  # noqa: E402,F401
 from keel.store.sql import tables_deployments as _deployments  # noqa: E402,F401
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
