@@ -82,7 +82,7 @@ def traffic(
         offsets = np.sort(rng.uniform(7 * 3600, 21 * 3600, n))  # open from 07:00 to 21:00
         frame.insert(0, "ts", [day_start(day) + timedelta(seconds=float(s)) for s in offsets])
         frame["latency_ms"] = rng.gamma(2.0, 9.0, n)
-        frame["error"] = np.where(rng.random(n) < 0.004, "timeout", None)
+        frame["error"] = ["timeout" if failed else None for failed in rng.random(n) < 0.004]
         frames.append(frame)
     stream = pd.concat(frames, ignore_index=True)
     stream.insert(0, "prediction_id", [f"{prefix}-{i:06d}" for i in range(len(stream))])
@@ -134,10 +134,8 @@ def focus_bill(spend: Sequence[Spend], days: Sequence[date], seed: int = SEED) -
     def charge(day: date, amount: float, service: str, tags: dict[str, str]) -> None:
         cost = str(Decimal(f"{amount:.2f}"))
         period = (_stamp(_month_start(day)), _stamp(_next_month(day)))
-        writer.writerow(
-            [cost, "USD", *period, "Usage", _stamp(day), _stamp(day + timedelta(days=1)), cost]
-            + [service, json.dumps(tags)]
-        )
+        charged = (_stamp(day), _stamp(day + timedelta(days=1)))
+        writer.writerow([cost, "USD", *period, "Usage", *charged, cost, service, json.dumps(tags)])
 
     for day in days:
         for item in spend:
