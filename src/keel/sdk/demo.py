@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import platform
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from sklearn.preprocessing import StandardScaler
 from keel.errors import Conflict
 from keel.schemas.jobs import JobOut
 from keel.schemas.registry import EnvironmentSpec
+from keel.schemas.risk import QuestionOut
 from keel.sdk.client import Client
 from keel.sdk.demo_data import (
     GROUP,
@@ -187,8 +188,7 @@ class AlreadySeeded(Conflict):
     """The server already holds models: the demo seeds only an empty Keel."""
 
 
-def _answers(client: Client, tier: str) -> dict[str, bool]:
-    questions = client.risk_questionnaire().questions
+def _answers(questions: Iterable[QuestionOut], tier: str) -> dict[str, bool]:
     answers = {q.id: False for q in questions if not q.follow_up}
     if tier == "limited":
         answers["interacts_with_people"] = True
@@ -249,12 +249,13 @@ class _Story:
     # -- what ------------------------------------------------------------------------------
 
     def models(self) -> None:
+        questions = self.admin.risk_questionnaire().questions
         for m in MODELS:
             self.admin.create_model(
                 m.name, team=m.team, owner=m.owner, use_case=m.use_case, tags=["demo"]
             )
             if m.tier != "unassessed":
-                self.admin.assess_risk(m.name, _answers(self.admin, m.tier))
+                self.admin.assess_risk(m.name, _answers(questions, m.tier))
 
     def register(
         self, name: str, *, quality: float = 1.0, pinned: bool = True, gates: bool = True
