@@ -363,7 +363,6 @@ class _Story:
         drifting = {
             "card-fraud": self.days[-4:],  # ongoing at the month's end: incident, rollback
             "churn-predictor": self.days[-3:],  # ongoing: the open incident
-            "payment-anomaly": self.days[10:14],  # an episode that passed by itself
         }
         for m in MODELS:
             if not m.per_day:
@@ -392,11 +391,7 @@ class _Story:
 
     def monitoring(self) -> None:
         """Replays the month's windows as the worker would have run them, day by day."""
-        watched = {
-            "card-fraud": self.days,
-            "churn-predictor": self.days,
-            "payment-anomaly": self.days[8:18],
-        }
+        watched = {"card-fraud": self.days, "churn-predictor": self.days[-10:]}
         for name, days in watched.items():
             self.admin.create_monitor(name, window="daily", checks=_MONITOR_CHECKS, schedule=False)
             for day in days:
@@ -474,7 +469,7 @@ def _steps(story: _Story) -> Iterator[tuple[str, Callable[[], object]]]:
     yield "sign-offs and a rejection", story.sign_offs
     yield "promotions and a canary at 10%", story.production
     yield "a challenger for the credit model, its gates queued", story.challenger
-    yield "30 days of monitoring: drift episodes and incidents", story.monitoring
+    yield "daily monitoring replayed: drift episodes and incidents", story.monitoring
     yield "an incident, its rollback and post-mortem", story.incidents
     yield "a FOCUS bill, budgets and value models", story.money
     yield "the challenger's gate run", story.wait_for_gates

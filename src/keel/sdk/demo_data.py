@@ -79,7 +79,7 @@ def traffic(
     for day in days:
         n = int(per_day * rng.uniform(0.8, 1.2))
         frame = rows(data, rng, n, shift=1.6 if day in drifted else 0.0)
-        offsets = np.sort(rng.uniform(7 * 3600, 21 * 3600, n))  # open from 07:00 to 21:00
+        offsets = np.sort(rng.uniform(9 * 3600, 17 * 3600, n))  # open from 09:00 to 17:00
         frame.insert(0, "ts", [day_start(day) + timedelta(seconds=float(s)) for s in offsets])
         frame["latency_ms"] = rng.gamma(2.0, 9.0, n)
         frame["error"] = ["timeout" if failed else None for failed in rng.random(n) < 0.004]
