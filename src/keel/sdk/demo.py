@@ -216,6 +216,7 @@ class _Story:
         self.people: dict[str, Client] = {}
         self.jobs: list[JobOut] = []
         self.open_incident = self.resolved_incident = 0
+        self.credit_blocked = ""  # why the credit model could not be signed off, if it could not
 
     def model(self, name: str) -> DemoModel:
         return next(m for m in MODELS if m.name == name)
@@ -312,15 +313,19 @@ class _Story:
     def challenger(self) -> None:
         """Credit v2, judged against production v1 on the same data: it fails Keel's own
         performance gate. Its evaluation runs while the month's monitoring is replayed."""
-        self.register("credit-scoring", quality=0.6)
+        if not self.credit_blocked:
+            self.register("credit-scoring", quality=0.6)
 
     def sign_offs(self) -> None:
         ana, omar, lena = self.people["ana"], self.people["omar"], self.people["lena"]
-        ana.approve("credit-scoring", 1, "Metrics and fairness evidence reviewed.")
-        lena.approve("credit-scoring", 1, "Model risk review MR-118 closed.")
-        for name, versions in (("loan-default", (1,)), ("churn-predictor", (1,))):
-            for v in versions:
-                ana.approve(name, v, "Evidence reviewed.")
+        try:
+            ana.approve("credit-scoring", 1, "Metrics and fairness evidence reviewed.")
+            lena.approve("credit-scoring", 1, "Model risk review MR-118 closed.")
+        except Conflict as refused:  # e.g. no sandbox here to evaluate it: gates in error
+            self.credit_blocked = str(refused)
+            self.say(f"credit-scoring v1 stays a candidate: {refused}")
+        ana.approve("loan-default", 1, "Evidence reviewed.")
+        ana.approve("churn-predictor", 1, "Evidence reviewed.")
         ana.approve("support-intent", 1, "Transparency notice in place.")
         ana.approve("product-ranker", 1, "A/B test results attached.")
         ana.approve("ad-bidder", 1, "Spend caps verified.")
@@ -331,8 +336,9 @@ class _Story:
         # Left waiting: loan-default v2, kyc-document-check v1 (the approvals queue).
 
     def production(self) -> None:
+        if not self.credit_blocked:
+            self.admin.promote("credit-scoring", 1)
         for name, v in (
-            ("credit-scoring", 1),
             ("loan-default", 1),
             ("card-fraud", 1),
             ("card-fraud", 2),
