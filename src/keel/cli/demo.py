@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 
 from keel.cli.registry import connected
-from keel.sdk.demo import MODELS, seed
 
 
 def _as_of(value: str | None) -> date:
@@ -51,6 +50,10 @@ def demo(
 
     It refuses a Keel that already holds models: run it against a fresh data dir
     (./scripts/up.sh --demo does both)."""
+    # Imported here: the demo trains models, and every other command should start without
+    # loading scikit-learn and pandas.
+    from keel.sdk.demo import MODELS, seed
+
     day = _as_of(as_of)
     err = Console(stderr=True)
     started = time.monotonic()
