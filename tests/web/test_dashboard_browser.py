@@ -41,8 +41,12 @@ MAX_PAGES = 40
 PER_PATTERN = 2
 NAV = ["/", "/approvals", "/incidents", "/deployments", "/costs", "/delivery", "/audit"]
 ADMIN_ONLY = {"/audit"}
-# Not dashboard pages: the API and its docs (tested in test_docs.py), assets, sign-in/out.
-NOT_PAGES = re.compile(r"^/(api/|docs|redoc|openapi\.json|static/|assets/|login|logout|metrics)")
+# Not dashboard pages: the API and its docs (tested in test_docs.py), assets, sign-in/out, and
+# downloads (an artifact, an export: a file with an extension).
+NOT_PAGES = re.compile(
+    r"^/(api/|docs|redoc|openapi\.json|static/|assets/|login|logout|metrics)"
+    r"|/(download|artifact)$|\.[A-Za-z0-9]{1,5}$"
+)
 
 
 @dataclass
@@ -140,14 +144,16 @@ def _pattern(path: str) -> str:
 
 
 def _links(page: Page, base: str) -> list[str]:
-    hrefs: list[str] = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+    hrefs: list[str] = page.eval_on_selector_all(
+        "a[href]:not([download])", "els => els.map(e => e.href)"
+    )
     origin = urlsplit(base).netloc
     found = []
     for href in hrefs:
         url = urldefrag(urljoin(page.url, href)).url
         parts = urlsplit(url)
         same_origin = parts.netloc == origin and parts.scheme in ("http", "https")
-        if same_origin and not NOT_PAGES.match(parts.path):
+        if same_origin and not NOT_PAGES.search(parts.path):
             found.append(url)
     return found
 
