@@ -37,7 +37,7 @@ class Server:
     def database(self) -> Path:
         return self.data_dir / "keel.db"
 
-    def keel(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def keel(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """``keel ARGS...`` as a user on this machine runs it: no token given, KEEL_HOME set."""
         env = {k: v for k, v in os.environ.items() if k not in ("KEEL_TOKEN", "NO_COLOR")}
         env.update(KEEL_URL=self.url, KEEL_HOME=str(self.data_dir))
@@ -47,7 +47,7 @@ class Server:
             cwd=self.workdir,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
             check=False,
         )
 

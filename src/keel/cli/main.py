@@ -12,6 +12,7 @@ from keel.cli import (
     audit,
     costs,
     delivery,
+    demo,
     deployments,
     documents,
     evaluation,
@@ -116,3 +117,4 @@ app.add_typer(imports.import_app, name="import")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("deploy")(deployments.deploy)
 app.add_typer(deployments.deployments_app, name="deployments")
+app.command("demo")(demo.demo)
