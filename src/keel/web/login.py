@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from keel.domain.permissions import Permission, authorize
 from keel.errors import PermissionDenied, Unauthenticated
 from keel.services.backend import Backend
+from keel.web.csrf import CheckedForm
 from keel.web.rendering import NO_STORE, templates
 from keel.web.session import (
     LoginRequired,
@@ -83,7 +84,7 @@ def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[CheckedForm])
 def logout(request: Request) -> Response:
     response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
     clear_session(response, secure=_https(request))
