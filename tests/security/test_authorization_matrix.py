@@ -1133,7 +1133,8 @@ PREDICTORS_OF_RISK = {"predictor", "contributor", "approver", "admin"}
 def _on_dashboard(route: str) -> bool:
     """A route of the dashboard's HTML pages (not the API, the gateway or the probes)."""
     path = route.split(" ", 1)[1]
-    return not path.startswith(("/api/", "/v2/", "/healthz", "/readyz", "/metrics"))
+    gateway = path.startswith(("/v2/", "/invocations")) or path.endswith("/invocations")
+    return not (gateway or path.startswith(("/api/", "/healthz", "/readyz", "/metrics")))
 
 
 def expected(access: str, caller: str) -> int:
