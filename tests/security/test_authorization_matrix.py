@@ -1118,6 +1118,8 @@ WORK_PAGES_MATRIX: list[tuple[str, str, Request]] = [
         "write",
         _page_form("POST", lambda w: f"/deployments/{_rollout_id(w)}/abort", {}),
     ),
+    ("GET /costs", "read", _json("GET", "/costs")),
+    ("GET /delivery", "read", _json("GET", "/delivery")),
     ("GET /audit", "admin", _json("GET", "/audit")),
 ]
 MATRIX += WORK_PAGES_MATRIX

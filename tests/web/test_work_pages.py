@@ -4,6 +4,7 @@ action, bad input, and a statement count that does not grow with the rows shown.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
@@ -20,7 +21,15 @@ from keel.services.backend import Backend
 
 __all__ = ["backend"]
 
-PAGES = ["/approvals", "/incidents", "/incidents/{incident}", "/deployments", "/audit"]
+PAGES = [
+    "/approvals",
+    "/incidents",
+    "/incidents/{incident}",
+    "/deployments",
+    "/costs",
+    "/delivery",
+    "/audit",
+]
 ADMIN_ONLY = {"/audit"}
 
 
@@ -311,6 +320,46 @@ def test_the_audit_page_searches_and_verifies(world: Portfolio, web: TestClient)
     assert "The &#39;since&#39; field must be a date as YYYY-MM-DD" in bad.text
 
 
+def test_the_costs_page_shows_budgets_value_and_roi(world: Portfolio, web: TestClient) -> None:
+    admin = world.person("admin")
+    world.backend.costs.set_budget(admin, "portfolio", None, "1000", None)
+    world.backend.value.set_value_model(admin, "churn", {"kind": "declared", "monthly": 5000})
+    signed_in(web, world.tokens["viewer"])
+    month = datetime.now(UTC).strftime("%Y-%m")
+    page = web.get("/costs")
+    assert page.status_code == 200
+    assert f"Spent in {month}" in page.text
+    assert '<th scope="row">portfolio</th><td class="number">1,000.00</td>' in page.text
+    assert 'aria-label="Spend against budgets, with the month-end forecast"' in page.text
+    assert "plotly.min.js" in page.text  # the chart's scripts, served by Keel
+    assert '<a href="/models/churn">churn</a>' in page.text
+    assert "5,000.00" in page.text  # the declared value
+    bad = web.get("/costs", params={"month": "November"})
+    assert bad.status_code == 422
+    assert "The &#39;month&#39; field must be a month as YYYY-MM" in bad.text
+
+
+def test_the_delivery_page_drills_down_and_scores_maturity(
+    world: Portfolio, web: TestClient
+) -> None:
+    live = world.approved()
+    world.backend.governance.promote(world.person("admin"), "churn", live)
+    signed_in(web, world.tokens["viewer"])
+    page = web.get("/delivery", params={"show": "deployments"})
+    assert page.status_code == 200
+    assert "1 deployments</a>" in page.text
+    assert f'<a href="/models/churn/versions/{live}">{live}</a>' in page.text
+    assert "DORA metrics by team" in page.text
+    assert "Criteria of model churn" in page.text
+    assert "Next step:" in page.text
+    team = web.get("/delivery", params={"subject": "team:risk"})
+    assert "Criteria of team risk" in team.text
+    for params in ({"show": "everything"}, {"subject": "model:nope"}, {"subject": "churn"}):
+        bad = web.get("/delivery", params=params)
+        assert bad.status_code == 422, params
+        assert 'class="error" role="alert"' in bad.text
+
+
 def _statements(backend: Backend, client: TestClient, url: str) -> int:
     seen: list[str] = []
 
@@ -330,11 +379,14 @@ def test_no_page_issues_a_query_per_row(world: Portfolio, web: TestClient) -> No
     world.incident("one")
     world.rollout()
     signed_in(web, world.tokens["admin"])
-    urls = ["/approvals", "/incidents?status=all", "/deployments"]
+    urls = ["/approvals", "/incidents?status=all", "/deployments", "/costs", "/delivery"]
     before = {url: _statements(world.backend, web, url) for url in urls}
     for n in range(3):
-        world.candidate()
+        # More rows on every page, in other models (a model's own maturity reads each of its
+        # versions: the delivery page scores one model, whatever the portfolio's size).
+        model = world.model(f"fraud-{n}")
+        world.candidate(model)
         world.incident(f"more {n}")
-        world.rollout(world.model(f"fraud-{n}"))
+        world.rollout(model)
     after = {url: _statements(world.backend, web, url) for url in urls}
     assert after == before
