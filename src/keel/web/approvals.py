@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse
 
 from keel.domain.permissions import Permission, Principal, allows
 from keel.errors import InvalidInput, KeelError, PermissionDenied
+from keel.schemas.base import Id
 from keel.services.backend import Backend
 from keel.services.governance.pipeline import MAX_COMMENT
-from keel.web.csrf import CheckedForm
+from keel.web.csrf import FormToken, check_form_token
 from keel.web.flash import redirect_with, render
 from keel.web.session import PageDenied, Reader, SignedIn, get_backend
 
@@ -53,7 +54,7 @@ def _decide(
     principal: Principal,
     backend: Backend,
     model: str,
-    version: int,
+    version: Id,
     comment: str,
     verb: str,
 ) -> Response:
@@ -76,25 +77,29 @@ def _decide(
     return redirect_with(request, "/approvals", f"You {done} {model} version {version}.")
 
 
-@router.post("/approvals/{model}/{version}/approve", dependencies=[CheckedForm])
+@router.post("/approvals/{model}/{version}/approve")
 def approve(
     request: Request,
     model: str,
-    version: int,
+    version: Id,
     principal: Approver,
     backend: BackendDep,
     comment: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _decide(request, principal, backend, model, version, comment, "approve")
 
 
-@router.post("/approvals/{model}/{version}/reject", dependencies=[CheckedForm])
+@router.post("/approvals/{model}/{version}/reject")
 def reject(
     request: Request,
     model: str,
-    version: int,
+    version: Id,
     principal: Approver,
     backend: BackendDep,
     comment: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _decide(request, principal, backend, model, version, comment, "reject")

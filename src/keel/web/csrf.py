@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from jinja2 import pass_context
 from markupsafe import Markup
 
@@ -52,21 +52,16 @@ def csrf_field(context: Any) -> Markup:
     return Markup('<input type="hidden" name="{}" value="{}">').format(FIELD, expected)
 
 
-class CsrfChecked:
-    """A POST route's dependency: refuses (403 page) a form without this session's token."""
-
-    def __call__(
-        self,
-        request: Request,
-        backend: Annotated[Backend, Depends(get_backend)],
-        csrf_token: Annotated[str, Form()] = "",
-    ) -> None:
-        session = presented_token(request)
-        if session is None:
-            return  # no session: the route's own sign-in check answers (a redirect to /login)
-        expected = form_token(backend, session)
-        if not hmac.compare_digest(csrf_token.encode(), expected.encode()):
-            raise PageDenied("", REFUSED)
+# An action's form field; the action calls `check_form_token` first thing in its body (after
+# FastAPI has validated its path, so a bad id still gets the API's 422 naming the field).
+FormToken = Annotated[str, Form(alias=FIELD)]
 
 
-CheckedForm = Depends(CsrfChecked())
+def check_form_token(request: Request, sent: str) -> None:
+    """Refuse (a 403 page) a POST that does not carry this session's form token."""
+    session = presented_token(request)
+    if session is None:
+        return  # no session: the route's own sign-in check has answered (a redirect to /login)
+    expected = form_token(get_backend(request), session)
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise PageDenied("", REFUSED)

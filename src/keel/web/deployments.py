@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse
 from keel.domain.deployments import Deployment, DeploymentEvent
 from keel.domain.permissions import Permission, Principal, allows
 from keel.errors import InvalidInput, KeelError, NotFound, PermissionDenied
+from keel.schemas.base import Id
 from keel.services.backend import Backend
-from keel.web.csrf import CheckedForm
+from keel.web.csrf import FormToken, check_form_token
 from keel.web.flash import redirect_with, render
 from keel.web.session import PageDenied, Reader, SignedIn, get_backend
 
@@ -91,7 +92,7 @@ def _move(
     request: Request,
     principal: Principal,
     backend: Backend,
-    deployment_id: int,
+    deployment_id: Id,
     verb: str,
     reason: str,
 ) -> Response:
@@ -127,30 +128,39 @@ def _move(
     return redirect_with(request, "/deployments", f"You {done} the rollout of {found.model}.")
 
 
-@router.post("/deployments/{deployment_id}/pause", dependencies=[CheckedForm])
+@router.post("/deployments/{deployment_id}/pause")
 def pause(
     request: Request,
-    deployment_id: int,
+    deployment_id: Id,
     principal: Writer,
     backend: BackendDep,
     reason: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _move(request, principal, backend, deployment_id, "pause", reason)
 
 
-@router.post("/deployments/{deployment_id}/resume", dependencies=[CheckedForm])
+@router.post("/deployments/{deployment_id}/resume")
 def resume(
-    request: Request, deployment_id: int, principal: Writer, backend: BackendDep
+    request: Request,
+    deployment_id: Id,
+    principal: Writer,
+    backend: BackendDep,
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _move(request, principal, backend, deployment_id, "resume", "")
 
 
-@router.post("/deployments/{deployment_id}/abort", dependencies=[CheckedForm])
+@router.post("/deployments/{deployment_id}/abort")
 def abort(
     request: Request,
-    deployment_id: int,
+    deployment_id: Id,
     principal: Writer,
     backend: BackendDep,
     reason: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _move(request, principal, backend, deployment_id, "abort", reason)

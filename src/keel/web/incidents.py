@@ -12,8 +12,9 @@ from fastapi.responses import HTMLResponse
 from keel.domain.incidents import MAX_COMMENT, MAX_POSTMORTEM, Incident
 from keel.domain.permissions import Permission, Principal, allows
 from keel.errors import InvalidInput, KeelError, NotFound, PermissionDenied
+from keel.schemas.base import Id
 from keel.services.backend import Backend
-from keel.web.csrf import CheckedForm
+from keel.web.csrf import FormToken, check_form_token
 from keel.web.flash import redirect_with, render
 from keel.web.session import PageDenied, Reader, SignedIn, get_backend
 
@@ -62,7 +63,7 @@ def _detail(
     request: Request,
     principal: Principal,
     backend: Backend,
-    incident_id: int,
+    incident_id: Id,
     *,
     status: int = 200,
     form_error: dict[str, Any] | None = None,
@@ -94,7 +95,7 @@ def _detail(
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
 def incident(
-    request: Request, incident_id: int, principal: Reader, backend: BackendDep
+    request: Request, incident_id: Id, principal: Reader, backend: BackendDep
 ) -> HTMLResponse:
     return _detail(request, principal, backend, incident_id)
 
@@ -103,7 +104,7 @@ def _act(
     request: Request,
     principal: Principal,
     backend: Backend,
-    incident_id: int,
+    incident_id: Id,
     form: str,
     text: str,
     action: Callable[[], object],
@@ -125,14 +126,16 @@ def _act(
     return redirect_with(request, here, done)
 
 
-@router.post("/incidents/{incident_id}/acknowledge", dependencies=[CheckedForm])
+@router.post("/incidents/{incident_id}/acknowledge")
 def acknowledge(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     principal: Writer,
     backend: BackendDep,
     comment: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _act(
         request,
         principal,
@@ -145,14 +148,16 @@ def acknowledge(
     )
 
 
-@router.post("/incidents/{incident_id}/resolve", dependencies=[CheckedForm])
+@router.post("/incidents/{incident_id}/resolve")
 def resolve(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     principal: Writer,
     backend: BackendDep,
     comment: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _act(
         request,
         principal,
@@ -165,14 +170,16 @@ def resolve(
     )
 
 
-@router.post("/incidents/{incident_id}/comment", dependencies=[CheckedForm])
+@router.post("/incidents/{incident_id}/comment")
 def comment(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     principal: Writer,
     backend: BackendDep,
     text: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _act(
         request,
         principal,
@@ -185,14 +192,16 @@ def comment(
     )
 
 
-@router.post("/incidents/{incident_id}/postmortem", dependencies=[CheckedForm])
+@router.post("/incidents/{incident_id}/postmortem")
 def postmortem(
     request: Request,
-    incident_id: int,
+    incident_id: Id,
     principal: Writer,
     backend: BackendDep,
     markdown: Annotated[str, Form()] = "",
+    csrf_token: FormToken = "",
 ) -> Response:
+    check_form_token(request, csrf_token)
     return _act(
         request,
         principal,
