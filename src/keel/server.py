@@ -16,7 +16,18 @@ from keel.api.metrics import HttpMetrics
 from keel.api.routers import health
 from keel.services.backend import Backend
 from keel.serving.app import install_gateway
-from keel.web import assets, docs, login, pages
+from keel.web import (
+    approvals,
+    assets,
+    audit,
+    costs,
+    delivery,
+    deployments,
+    docs,
+    incidents,
+    login,
+    pages,
+)
 from keel.web.headers import SecurityHeaders
 
 
@@ -28,6 +39,15 @@ def build_app(backend: Backend) -> FastAPI:
     app = create_app(backend)
     install_gateway(app, backend)
     for router in (pages.router, login.router, docs.router, assets.router):
+        app.include_router(router)
+    for router in (
+        approvals.router,
+        incidents.router,
+        deployments.router,
+        costs.router,
+        delivery.router,
+        audit.router,
+    ):
         app.include_router(router)
     login.install_login_handlers(app)
     app.add_middleware(SecurityHeaders)

@@ -36,6 +36,7 @@ from keel.services.backend import Backend
 from keel.serving.plans import FixedPlans
 from keel.stats.profile import build_reference, profile_like
 from keel.store.sql.deployments import NewDeployment
+from keel.web.csrf import form_token
 
 ADMIN = Principal("root", grants=(Grant(Role.ADMIN),))
 CALLERS = [
@@ -1053,12 +1054,98 @@ MLFLOW_MATRIX: list[tuple[str, str, Request]] = [
 ]
 MATRIX += MLFLOW_MATRIX
 
+
+def _rollout_id(w: World, *, paused: bool = False) -> int:
+    _no_rollout(w)
+    found = w.backend.deployments.deploy(ADMIN, "churn", w.new_version(), "canary")
+    if paused:
+        w.backend.deployments.pause(ADMIN, "churn")
+    return found.id
+
+
+def _page_form(method: str, path: Callable[[World], str], form: dict[str, str]) -> Request:
+    return lambda w: (method, path(w), {"data": dict(form)})
+
+
+# The dashboard's work pages (keel.web.approvals, incidents, deployments, audit): forms, so the
+# runner adds the session's CSRF token to every POST (see `test_route_by_caller`).
+WORK_PAGES_MATRIX: list[tuple[str, str, Request]] = [
+    ("GET /approvals", "read", _json("GET", "/approvals")),
+    (
+        "POST /approvals/{model}/{version}/approve",
+        "approve",
+        _page_form(
+            "POST", lambda w: f"/approvals/churn/{w.new_version()}/approve", {"comment": "ok"}
+        ),
+    ),
+    (
+        "POST /approvals/{model}/{version}/reject",
+        "approve",
+        _page_form(
+            "POST", lambda w: f"/approvals/churn/{w.new_version()}/reject", {"comment": "no"}
+        ),
+    ),
+    ("GET /incidents", "read", _json("GET", "/incidents")),
+    (
+        "GET /incidents/{incident_id}",
+        "read",
+        lambda w: ("GET", f"/incidents/{_incident_id(w)}", {}),
+    ),
+    (
+        "POST /incidents/{incident_id}/acknowledge",
+        "write",
+        _page_form("POST", lambda w: f"/incidents/{_incident_id(w)}/acknowledge", {}),
+    ),
+    (
+        "POST /incidents/{incident_id}/resolve",
+        "write",
+        _page_form("POST", lambda w: f"/incidents/{_incident_id(w)}/resolve", {}),
+    ),
+    (
+        "POST /incidents/{incident_id}/comment",
+        "write",
+        _page_form("POST", lambda w: f"/incidents/{_incident_id(w)}/comment", {"text": "hi"}),
+    ),
+    (
+        "POST /incidents/{incident_id}/postmortem",
+        "write",
+        _page_form("POST", lambda w: f"/incidents/{_incident_id(w)}/postmortem", {"markdown": "#"}),
+    ),
+    ("GET /deployments", "read", _json("GET", "/deployments")),
+    (
+        "POST /deployments/{deployment_id}/pause",
+        "write",
+        _page_form("POST", lambda w: f"/deployments/{_rollout_id(w)}/pause", {}),
+    ),
+    (
+        "POST /deployments/{deployment_id}/resume",
+        "write",
+        _page_form("POST", lambda w: f"/deployments/{_rollout_id(w, paused=True)}/resume", {}),
+    ),
+    (
+        "POST /deployments/{deployment_id}/abort",
+        "write",
+        _page_form("POST", lambda w: f"/deployments/{_rollout_id(w)}/abort", {}),
+    ),
+    ("GET /costs", "read", _json("GET", "/costs")),
+    ("GET /delivery", "read", _json("GET", "/delivery")),
+    ("GET /audit", "admin", _json("GET", "/audit")),
+]
+MATRIX += WORK_PAGES_MATRIX
+
 INVALID = {"no_token", "garbage", "expired", "revoked"}
 ROLE_HOLDERS = {"viewer", "contributor_other_team", "contributor", "approver", "admin"}
 READERS_OF_RISK = {"viewer", "contributor", "approver", "admin"}
 WRITERS_OF_RISK = {"contributor", "approver", "admin"}
 APPROVERS_OF_RISK = {"approver", "admin"}
 PREDICTORS_OF_RISK = {"predictor", "contributor", "approver", "admin"}
+
+
+def _on_dashboard(route: str) -> bool:
+    """A route of the dashboard's HTML pages (not the API, the gateway or the probes)."""
+    path = route.split(" ", 1)[1]
+    gateway = path.startswith(("/v2/", "/invocations")) or path.endswith("/invocations")
+    return not (gateway or path.startswith(("/api/", "/healthz", "/readyz", "/metrics")))
 
 
 def expected(access: str, caller: str) -> int:
@@ -1098,13 +1185,22 @@ def test_route_by_caller(
         else:
             created = world.client.post("/api/v1/tokens", json={"name": "own"}, headers=headers)
             path = path.replace("{own}", str(created.json()["info"]["id"]))
+    if _on_dashboard(route) and method == "POST" and token is not None:
+        kwargs["data"] = {**kwargs.get("data", {}), "csrf_token": form_token(world.backend, token)}
     response = world.client.request(
         method, path, headers=request_headers, follow_redirects=False, **kwargs
     )
     want = expected(access, caller)
-    if route == "GET /" and want != 200:
-        # The dashboard sends people without a session to the login page instead.
-        assert response.status_code in (want, 303), response.text
+    if _on_dashboard(route) and want != 200:
+        # The dashboard sends people without a valid session to the login page instead of a
+        # 401, and shows others a page saying which role they lack.
+        assert response.status_code == (303 if want == 401 else 403), response.text
+        if want == 401:
+            assert response.headers["location"] == "/login"
+        return
+    if _on_dashboard(route) and response.status_code == 303:
+        # A form's POST answers with a redirect back to its page (not to the sign-in form).
+        assert response.headers["location"] != "/login", f"{caller}: sent to sign in"
         return
     if want == 200:
         assert 200 <= response.status_code < 300, (

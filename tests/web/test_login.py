@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.testclient import TestClient
@@ -105,7 +107,10 @@ def test_an_empty_form_asks_for_a_token(browser: TestClient) -> None:
 
 def test_signing_out_clears_the_cookie(browser: TestClient, admin_token: str) -> None:
     _sign_in(browser, admin_token)
-    response = browser.post("/logout")
+    form = browser.get("/").text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', form)
+    assert token is not None, "the sign-out form carries no form token"
+    response = browser.post("/logout", data={"csrf_token": token.group(1)})
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
     cookie = _set_cookie(response.headers.get_list("set-cookie"))

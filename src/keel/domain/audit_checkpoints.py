@@ -60,6 +60,11 @@ class AuditKey:
     def checkpoint_holds(self, checkpoint: Checkpoint) -> bool:
         return hmac.compare_digest(self._mac(checkpoint.message()), checkpoint.signature)
 
+    def subkey(self, purpose: str) -> bytes:
+        """A separate key for another ``purpose`` (HMAC as a key-derivation function): knowing
+        it tells nothing of the audit key, and it signs nothing the audit trail accepts."""
+        return hmac.new(self._secret, f"keel-subkey\n{purpose}".encode(), hashlib.sha256).digest()
+
 
 @dataclass(frozen=True)
 class Checkpoint:

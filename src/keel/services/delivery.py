@@ -154,3 +154,28 @@ class Delivery:
         history = self.history(model=model, team=team)
         scope = f"model {model}" if model else f"team {team}" if team else "portfolio"
         return dora_metrics(scope, history, start, end, failure_days=failure_days)
+
+    def metrics_by_team(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        failure_days: int = DEFAULT_FAILURE_DAYS,
+    ) -> list[DoraMetrics]:
+        """`metrics` of every team that deployed, by team name, from one reading of the records
+        (a failure belongs to a deployment, so each team's records are its models')."""
+        start, end = check_period(start, end)
+        history = self.history()
+        team_of = {d.model: d.team for d in history.deployments}
+        team_of |= {c.model: c.team for c in history.canaries}
+        out = []
+        for team in sorted(set(team_of.values())):
+            mine = {m for m, t in team_of.items() if t == team}
+            scoped = DeliveryHistory(
+                tuple(d for d in history.deployments if d.model in mine),
+                tuple(r for r in history.rollbacks if r.model in mine),
+                tuple(i for i in history.incidents if i.model in mine),
+                tuple(c for c in history.canaries if c.model in mine),
+            )
+            out.append(dora_metrics(f"team {team}", scoped, start, end, failure_days=failure_days))
+        return out

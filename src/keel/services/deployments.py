@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -148,6 +148,10 @@ class Deployments:
 
     def events(self, deployment_id: int) -> builtins.list[DeploymentEvent]:
         return self.store.events(deployment_id)
+
+    def events_of(self, deployment_ids: Sequence[int]) -> dict[int, builtins.list[DeploymentEvent]]:
+        """The events of several deployments at once (a page of rollouts, one statement)."""
+        return self.store.events_of(deployment_ids)
 
     def serving_plan(self, model: str) -> ServingPlan | None:
         """What serves ``model`` now; None when it has no deployment (the gateway answers 404).

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from keel.domain.permissions import Permission, authorize
 from keel.errors import PermissionDenied, Unauthenticated
 from keel.services.backend import Backend
+from keel.web.csrf import FormToken, check_form_token
 from keel.web.rendering import NO_STORE, templates
 from keel.web.session import (
     LoginRequired,
@@ -84,7 +85,8 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, csrf_token: FormToken = "") -> Response:
+    check_form_token(request, csrf_token)
     response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
     clear_session(response, secure=_https(request))
     return response

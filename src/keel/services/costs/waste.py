@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from keel.domain.costs import micros_to_decimal
 from keel.services.artifact_gc import DEFAULT_RETENTION_DAYS, orphaned_blobs
+from keel.services.costs.portfolio import portfolio_spend
 from keel.services.costs.service import CostService
 from keel.store.artifacts import ArtifactStore
 from keel.store.telemetry import TelemetryFiles
@@ -63,13 +64,11 @@ def find_waste(
     last_month = (now.date() - timedelta(days=30), now.date() + timedelta(days=1))
     last_seen = costs.store.last_prediction_hours()
     findings: list[WasteFinding] = []
-    model_cost: dict[str, Decimal] = {}
+    # Every model's spend from one reading of the month (not a reading per model).
+    spent_by_model = portfolio_spend(costs, *last_month).by_model
 
     def cost_of(model: str) -> Decimal:
-        if model not in model_cost:
-            micros = costs.period_micros(*last_month, model=model)
-            model_cost[model] = micros_to_decimal(micros).quantize(Decimal("0.01"))
-        return model_cost[model]
+        return micros_to_decimal(spent_by_model.get(model, 0)).quantize(Decimal("0.01"))
 
     versions = costs.store.versions()
     for v in versions:

@@ -38,7 +38,7 @@ The rules a version lives by (see also ``keel.services.gates.*`` for each gate's
   same checks (except the comparison against the production version it leaves).
 
 One module per step: `pipeline` (policies and each gate's state), `gate_runs`, `signoff`,
-`promotion`, `rollback`; `Governance` joins them.
+`promotion`, `rollback`, and `queue` (what waits for an approver); `Governance` joins them.
 """
 
 from __future__ import annotations
@@ -46,11 +46,12 @@ from __future__ import annotations
 from keel.services.governance.gate_runs import NOT_LOADED, GateRuns
 from keel.services.governance.pipeline import MAX_COMMENT, Listener
 from keel.services.governance.promotion import PromotionPath
+from keel.services.governance.queue import SignoffQueue
 from keel.services.governance.rollback import RollbackPath, RollbackPlan
 from keel.services.governance.signoff import SignOff
 
 __all__ = ["MAX_COMMENT", "NOT_LOADED", "Governance", "Listener", "RollbackPlan"]
 
 
-class Governance(GateRuns, SignOff, PromotionPath, RollbackPath):
+class Governance(GateRuns, SignOff, PromotionPath, RollbackPath, SignoffQueue):
     """The gates, sign-off, promotion and rollback of model versions."""

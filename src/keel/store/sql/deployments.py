@@ -4,7 +4,7 @@ transaction; at most one active deployment per model."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -290,6 +290,30 @@ class SqlDeploymentStore:
             )
             for r in rows
         ]
+
+    def events_of(self, deployment_ids: Sequence[int]) -> dict[int, builtins.list[DeploymentEvent]]:
+        """The events of several deployments in one statement, each one's oldest first."""
+        found: dict[int, builtins.list[DeploymentEvent]] = {i: [] for i in deployment_ids}
+        if not deployment_ids:
+            return found
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(deployment_events)
+                .where(deployment_events.c.deployment_id.in_(list(deployment_ids)))
+                .order_by(deployment_events.c.id)
+            ).all()
+        for r in rows:
+            found[int(r.deployment_id)].append(
+                DeploymentEvent(
+                    int(r.id),
+                    int(r.deployment_id),
+                    codec.utc(r.at),
+                    r.kind,
+                    r.actor,
+                    dict(r.details),
+                )
+            )
+        return found
 
     def serving_state(self, model: str) -> ServingState:
         """The model's newest deployment and its production alias, in one read transaction."""

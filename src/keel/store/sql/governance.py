@@ -28,9 +28,10 @@ from keel.domain.governance import (
 from keel.domain.lifecycle import VersionStatus
 from keel.domain.policy import parse_policy
 from keel.errors import Conflict, NotFound
-from keel.store.sql import audit, codec
+from keel.store.sql import audit, codec, signoff_queue
 from keel.store.sql.engine import read_transaction, write_transaction
 from keel.store.sql.registry import move_version_status
+from keel.store.sql.signoff_queue import CandidateRecord
 from keel.store.sql.tables import (
     alias_assignments,
     model_versions,
@@ -401,6 +402,10 @@ class SqlGovernanceStore:
         """Every decision on the version, oldest first (void ones included, marked)."""
         with read_transaction(self._engine) as conn:
             return self._approvals(conn, model, version)
+
+    def candidates(self, *, limit: int) -> list[CandidateRecord]:
+        """Candidate versions, longest waiting first, with their results and decisions."""
+        return signoff_queue.candidates(self._engine, self._result, self._approval, limit=limit)
 
     def add_decision(
         self,

@@ -119,6 +119,16 @@ class SqlValueStore:
             ).first()
             return None if row is None else _value_model(model, row)
 
+    def value_models(self) -> list[tuple[ValueModel, int]]:
+        """Every model's value model with the model's latest version number, by model name."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(value_models, models.c.name.label("model_name"), models.c.latest_version)
+                .join(models, models.c.id == value_models.c.model_id)
+                .order_by(models.c.name)
+            ).all()
+        return [(_value_model(r.model_name, r), int(r.latest_version)) for r in rows]
+
     def attest(
         self, scope: str, subject: str, criterion: str, comment: str, actor: str
     ) -> Attestation:
