@@ -21,8 +21,8 @@ from keel.api.routers import budgets as budget_routes
 from keel.api.routers import costs as cost_routes
 from keel.api.routers import delivery as delivery_routes
 from keel.api.routers import deployments as deployment_routes
-from keel.api.routers import drills as drill_routes
 from keel.api.routers import documents as documents_routes
+from keel.api.routers import drills as drill_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
