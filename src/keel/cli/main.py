@@ -14,6 +14,7 @@ from keel.cli import (
     delivery,
     deployments,
     documents,
+    drills,
     evaluation,
     governance,
     grafana,
@@ -116,3 +117,4 @@ app.add_typer(imports.import_app, name="import")
 app.add_typer(jobs.jobs_app, name="jobs")
 app.command("deploy")(deployments.deploy)
 app.add_typer(deployments.deployments_app, name="deployments")
+app.add_typer(drills.drills_app, name="drills")
