@@ -174,6 +174,19 @@ class Drill:
         return self._since_start(self.resolved_at)
 
 
+@dataclass(frozen=True)
+class DrillSchedule:
+    """A drill of ``scenario`` run every ``every_days`` days (never live)."""
+
+    id: int
+    model: str
+    scenario: Scenario
+    alias: str
+    every_days: int
+    created_by: str
+    created_at: datetime
+
+
 def rehearsed(drills: Sequence[Drill], since: datetime) -> list[Drill]:
     """The drills since ``since`` that opened an incident a person then resolved.
 

@@ -51,6 +51,7 @@ from keel.domain.drills import (
     PRODUCTION,
     REHEARSAL_DAYS,
     Drill,
+    DrillSchedule,
     DrillStatus,
     PlaybookStep,
     Scenario,
@@ -75,7 +76,7 @@ from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications, incident_payload
 from keel.services.playbooks import ACTOR, Playbooks
 from keel.services.registry import Registry
-from keel.store.sql.drills import MAX_LIST, DrillSchedule, SqlDrillStore
+from keel.store.sql.drills import MAX_LIST, SqlDrillStore
 
 log = logging.getLogger("keel.drills")
 Clock = Callable[[], datetime]

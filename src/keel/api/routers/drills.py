@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from keel.api.deps import Reader, Writer, get_backend
 from keel.api.routers import API_PREFIX
 from keel.api.routers.jobs import job_out
-from keel.domain.drills import Drill
+from keel.domain.drills import Drill, DrillSchedule
 from keel.schemas.base import Id
 from keel.schemas.drills import (
     DrillActionIn,
@@ -23,7 +23,6 @@ from keel.schemas.drills import (
 from keel.schemas.jobs import JobOut
 from keel.services.backend import Backend
 from keel.services.drill_jobs import queue_drill
-from keel.store.sql.drills import DrillSchedule
 
 BackendDep = Annotated[Backend, Depends(get_backend)]
 router = APIRouter(prefix=API_PREFIX, tags=["drills"])

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
 
-from keel.domain.drills import Drill, DrillStatus, PlaybookStep, Scenario
+from keel.domain.drills import Drill, DrillSchedule, DrillStatus, PlaybookStep, Scenario
 from keel.errors import NotFound
 from keel.store.sql import audit, codec
 from keel.store.sql.engine import read_transaction, write_transaction
@@ -20,17 +19,6 @@ from keel.store.sql.tables_drills import drill_schedules, drills
 
 MAX_LIST = 500
 _REPORT_KEYS = ("rules_fired", "points", "steps", "failures", "deliveries", "notes")
-
-
-@dataclass(frozen=True)
-class DrillSchedule:
-    id: int
-    model: str
-    scenario: Scenario
-    alias: str
-    every_days: int
-    created_by: str
-    created_at: datetime
 
 
 def _opt(value: datetime | None) -> datetime | None:
