@@ -155,7 +155,7 @@ class Drills:
         if version is None:
             raise InvalidInput(
                 f"The 'alias' option names {alias!r}, but no version of {found.name!r} holds "
-                "it. Drill an alias a version holds (keel aliases list MODEL).",
+                "it. Drill an alias a version holds (keel alias list MODEL).",
                 {"field": "alias", "alias": alias},
             )
         return found, parsed, version
