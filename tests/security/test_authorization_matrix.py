@@ -25,6 +25,7 @@ from tests.serving import serving_fixtures
 
 from keel.config import Settings
 from keel.domain.deployments import Strategy
+from keel.domain.drills import Scenario
 from keel.domain.incidents import Severity
 from keel.domain.monitoring import Monitor, Schedule
 from keel.domain.permissions import Grant, Principal, PrincipalKind, Role
@@ -312,6 +313,56 @@ def _on_incident(method: str, suffix: str = "", body: Any = None) -> Request:
         return method, f"/api/v1/incidents/{_incident_id(w)}{suffix}", kwargs
 
     return build
+
+
+def _drill_alias(w: World) -> str:
+    alias = w.unique("drill-target")
+    w.backend.registry.set_alias(ADMIN, "churn", alias, w.new_version())
+    return alias
+
+
+def _drill_id(w: World) -> int:
+    """A drill whose incident is open (the drill service marks it when it opens)."""
+    drill = w.backend.drills.store.start(
+        model="churn",
+        scenario=Scenario.DRIFT,
+        alias="production",
+        version=None,
+        live=False,
+        requested_by="root",
+        scheduled=False,
+        job_id=None,
+        started_at=datetime.now(UTC),
+    )
+    w.backend.incidents.trigger(
+        ADMIN,
+        key=w.unique("drill"),
+        model="churn",
+        version=None,
+        title="drill",
+        severity=Severity.P3,
+        drill_id=drill.id,
+    )
+    return drill.id
+
+
+def _on_drill(method: str, suffix: str = "") -> Request:
+    return lambda w: (method, f"/api/v1/drills/{_drill_id(w)}{suffix}", {})
+
+
+def _run_drill(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"scenario": "drift", "alias": _drill_alias(w)}
+    return "POST", "/api/v1/models/churn/drills", {"json": body}
+
+
+def _schedule_drill(w: World) -> tuple[str, str, dict[str, Any]]:
+    body = {"every_days": 30, "alias": _drill_alias(w)}
+    return "PUT", "/api/v1/models/churn/drill-schedules/drift", {"json": body}
+
+
+def _unschedule_drill(w: World) -> tuple[str, str, dict[str, Any]]:
+    w.backend.drills.schedule(ADMIN, "churn", "errors", 30, _drill_alias(w))
+    return "DELETE", "/api/v1/models/churn/drill-schedules/errors", {}
 
 
 def _on_rule(method: str) -> Request:
@@ -699,6 +750,14 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /api/v1/incidents/stats", "read", _json("GET", "/api/v1/incidents/stats?team=risk")),
     ("GET /api/v1/incidents/{incident_id}", "read", _on_incident("GET")),
     ("POST /api/v1/incidents/{incident_id}/ack", "write", _on_incident("POST", "/ack")),
+    ("POST /api/v1/models/{name}/drills", "write", _run_drill),
+    ("GET /api/v1/drills", "read", _json("GET", "/api/v1/drills")),
+    ("GET /api/v1/drills/{drill_id}", "read", _on_drill("GET")),
+    ("POST /api/v1/drills/{drill_id}/ack", "write", _on_drill("POST", "/ack")),
+    ("POST /api/v1/drills/{drill_id}/resolve", "write", _on_drill("POST", "/resolve")),
+    ("GET /api/v1/drill-schedules", "read", _json("GET", "/api/v1/drill-schedules")),
+    ("PUT /api/v1/models/{name}/drill-schedules/{scenario}", "write", _schedule_drill),
+    ("DELETE /api/v1/models/{name}/drill-schedules/{scenario}", "write", _unschedule_drill),
     ("POST /api/v1/incidents/{incident_id}/resolve", "write", _on_incident("POST", "/resolve")),
     (
         "POST /api/v1/incidents/{incident_id}/comments",

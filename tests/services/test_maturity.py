@@ -5,7 +5,8 @@
 * "credit" is built to be Google level 2: a passing security gate before each promotion, a
   scheduled monitor that judged a window (with its default alert rules), a playbook that rolls
   back and retrains, a scheduled retraining job, and a drift incident whose retraining run
-  registered version 2 with lineage to version 1, promoted through the gates. The retraining
+  registered version 2 with lineage to version 1, promoted through the gates, and an errors
+  drill a person acknowledged and resolved (incident response rehearsed). The retraining
   run is recorded through the retraining store (as the playbook's run records it) rather than
   run in the sandbox: what maturity reads is the record.
 """
@@ -129,6 +130,11 @@ def backend(empty_backend: Backend) -> Backend:
     assert b.governance.run_gates(ADMIN, "credit", 2).promotable
     b.governance.promote(ADMIN, "credit", 2)
     b.telemetry.log_predictions(ADMIN, "credit", 2, predictions(hour, "q", 5))
+    # Incident response rehearsed: an errors drill the default rule detects, then resolved.
+    drill = b.drills.run(ADMIN, "credit", "errors")
+    assert drill.incident_id is not None, drill.failures
+    b.drills.acknowledge(ADMIN, drill.id)
+    b.drills.resolve(ADMIN, drill.id)
     return b
 
 

@@ -22,6 +22,7 @@ from keel.api.routers import costs as cost_routes
 from keel.api.routers import delivery as delivery_routes
 from keel.api.routers import deployments as deployment_routes
 from keel.api.routers import documents as documents_routes
+from keel.api.routers import drills as drill_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
@@ -98,6 +99,7 @@ def create_app(backend: Backend) -> FastAPI:
         mlflow_routes.router,
         job_routes.router,
         deployment_routes.router,
+        drill_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

@@ -195,11 +195,14 @@ def incidents_list(
     status: Annotated[
         str | None, typer.Option(help="triggered, acknowledged, resolved or open.")
     ] = None,
+    drill: Annotated[
+        bool, typer.Option("--drill", help="Only drills' incidents (left out otherwise).")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List incidents, newest first."""
+    """List incidents, newest first (drills' incidents only with --drill)."""
     with connected(ctx) as keel:
-        found = keel.list_incidents(model=model, team=team, status=status)
+        found = keel.list_incidents(model=model, team=team, status=status, drill=drill)
     output.show(as_json, found, lambda: incidents_table(found))
 
 

@@ -15,6 +15,7 @@ from keel.cli import (
     demo,
     deployments,
     documents,
+    drills,
     evaluation,
     governance,
     grafana,
@@ -118,3 +119,4 @@ app.add_typer(jobs.jobs_app, name="jobs")
 app.command("deploy")(deployments.deploy)
 app.add_typer(deployments.deployments_app, name="deployments")
 app.command("demo")(demo.demo)
+app.add_typer(drills.drills_app, name="drills")

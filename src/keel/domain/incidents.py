@@ -109,6 +109,12 @@ class Incident:
     resolved_at: datetime | None
     postmortem: str
     timeline: tuple[TimelineEntry, ...] = ()
+    # Set on an incident a drill opened (keel.services.drills); real queries leave it out.
+    drill_id: int | None = None
+
+    @property
+    def is_drill(self) -> bool:
+        return self.drill_id is not None
 
     @property
     def is_open(self) -> bool:

@@ -123,6 +123,11 @@ CRITERIA: tuple[Criterion, ...] = (
         "Add a retrain action to a playbook matching the model's drift incidents.",
     ),
     _c(
+        "incident_rehearsed",
+        "Incident response was rehearsed in the last 90 days (a drill a person resolved)",
+        "keel drills run --model MODEL --scenario drift, then acknowledge and resolve it.",
+    ),
+    _c(
         "ci_tests",
         "Training and serving code is built and tested automatically (CI)",
         "Run the pipeline's tests in CI, then: keel maturity attest ci_tests",

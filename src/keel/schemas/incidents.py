@@ -85,6 +85,7 @@ class IncidentOut(WireOut):
     resolved_at: datetime | None
     postmortem: str
     timeline: list[TimelineEntryOut] = Field(default_factory=list)
+    drill_id: int | None = Field(default=None, description="Set on a drill's incident.")
 
 
 class IncidentActionIn(WireIn):

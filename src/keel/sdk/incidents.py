@@ -95,13 +95,17 @@ class IncidentCalls:
         team: str | None = None,
         status: str | None = None,
         limit: int = 100,
+        drill: bool = False,
     ) -> list[IncidentOut]:
-        """Incidents newest first; ``status`` is triggered, acknowledged, resolved or open."""
+        """Incidents newest first; ``status`` is triggered, acknowledged, resolved or open.
+        Drills' incidents are left out, or listed alone with ``drill=True``."""
         params = {
             k: v
             for k, v in {"model": model, "team": team, "status": status, "limit": limit}.items()
             if v is not None
         }
+        if drill:
+            params["drill"] = "true"
         return _list(self, IncidentOut, self._json("GET", f"{_API}/incidents", params=params))
 
     def get_incident(self: _Http, incident_id: int) -> IncidentOut:

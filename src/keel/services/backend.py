@@ -15,6 +15,8 @@ from keel.services.compliance import ComplianceDocuments
 from keel.services.costs import CostService
 from keel.services.delivery import Delivery, RolloutCanaries
 from keel.services.deployments import Deployments
+from keel.services.drill_jobs import register_drill_kind
+from keel.services.drills import Drills
 from keel.services.evaluation import Evaluation
 from keel.services.governance import Governance
 from keel.services.identity import Identity
@@ -46,6 +48,7 @@ from keel.store.sql.compute_usage import SqlComputeUsage
 from keel.store.sql.costs import SqlCostStore
 from keel.store.sql.delivery import SqlDeliveryStore
 from keel.store.sql.deployments import SqlDeploymentStore
+from keel.store.sql.drills import SqlDrillStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -90,6 +93,7 @@ class Backend:
     mlflow: MlflowRegistry
     jobs: Jobs
     deployments: Deployments
+    drills: Drills = field(init=False)
 
     @classmethod
     def open(cls, settings: Settings) -> Backend:
@@ -247,6 +251,18 @@ class Backend:
             costs=costs,
         )
         register_kinds(backend.jobs, governance, retraining, monitoring, backend.compliance)
+        # Drills rehearse incidents on made-up telemetry, apart from real data (a job kind).
+        backend.drills = Drills(
+            SqlDrillStore(engine),
+            registry,
+            monitoring,
+            alerts,
+            incidents,
+            backend.playbooks,
+            notifications,
+        )
+        backend.maturity.drills = backend.drills
+        register_drill_kind(backend.jobs, backend.drills)
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.

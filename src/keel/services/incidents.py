@@ -93,11 +93,13 @@ class Incidents:
         labels: Mapping[str, str] | None = None,
         rule_id: int | None = None,
         details: Mapping[str, Any] | None = None,
+        drill_id: int | None = None,
     ) -> tuple[Incident, bool]:
         """Open an incident, or add an "alert" entry to the open one with the same ``key``.
 
         Returns the incident and whether it was created. A trigger after the incident with
-        that key was resolved opens a new one.
+        that key was resolved opens a new one. ``drill_id`` marks a drill's incident
+        (`keel.services.drills`), which real queries leave out.
         """
         check_name(model, "model")
         found = self.registry.get_model(model)
@@ -117,6 +119,7 @@ class Incidents:
             assignee=found.owner or None,
             actor=by.name,
             details=dict(details or {}),
+            drill_id=drill_id,
         )
         self._tell("incident.triggered" if created else "incident.updated", incident)
         return incident, created
@@ -220,9 +223,11 @@ class Incidents:
         status: str | None = None,
         by: Principal | None = None,
         limit: int = MAX_LIST,
+        drill: bool | None = False,
     ) -> list[Incident]:
         """Incidents newest first, filtered by model, team and status (``open`` = triggered or
-        acknowledged); with ``by``, only teams it may read."""
+        acknowledged); with ``by``, only teams it may read. Drills' incidents are left out
+        unless ``drill`` is True (only them) or None (both)."""
         statuses: frozenset[IncidentStatus] | None
         if status is not None and status.strip().lower() == "open":
             statuses = frozenset({IncidentStatus.TRIGGERED, IncidentStatus.ACKNOWLEDGED})
@@ -241,7 +246,7 @@ class Incidents:
         if by is not None:
             # Reading is global to role holders (keel.domain.permissions.allows).
             authorize(by, Permission.READ, team)
-        return self.store.list(model=model, team=team, statuses=statuses, limit=limit)
+        return self.store.list(model=model, team=team, statuses=statuses, limit=limit, drill=drill)
 
     def stats(
         self, *, model: str | None = None, team: str | None = None, by: Principal | None = None

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from keel.domain.delivery import DeliveryHistory
+from keel.domain.drills import Drill
 from keel.domain.governance import GateOutcome
 from keel.domain.maturity import (
     BY_ID,
@@ -46,6 +48,12 @@ RECENT_DELIVERY = timedelta(days=90)
 RECENT_TELEMETRY = timedelta(days=30)
 MAX_COMMENT = 2000
 _PASSING = (GateOutcome.PASSED, GateOutcome.NOT_REQUIRED)
+
+
+class Rehearsals(Protocol):
+    """Where the drills come from (`keel.services.drills.Drills`)."""
+
+    def rehearsals(self, model: str, now: datetime) -> list[Drill]: ...
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class MaturityScoring:
         self.retraining = retraining
         self.incidents = incidents
         self.telemetry = telemetry
+        # Set by the backend once drills exist (they need the services above).
+        self.drills: Rehearsals | None = None
 
     # -- attestations --------------------------------------------------------------------------
 
@@ -431,3 +441,20 @@ class MaturityScoring:
                 ],
             )
         return _missing(c, "no incident has triggered a retraining run that registered a version")
+
+    def _incident_rehearsed(self, c: Criterion, f: _Facts) -> CriterionResult:
+        drills = [] if self.drills is None else self.drills.rehearsals(f.model.name, f.now)
+        if not drills:
+            return _missing(c, "no drill was run and resolved in the last 90 days")
+        return _met(
+            c,
+            [
+                Evidence(
+                    "drill",
+                    str(d.id),
+                    d.resolved_at,
+                    f"{d.scenario} drill, {len(d.failures)} finding(s)",
+                )
+                for d in drills[:3]
+            ],
+        )

@@ -168,7 +168,11 @@ class Notifications:
         return self.store.enqueue(event_type, _jsonable(payload), _utc(now))
 
     def incident_listener(self, event_type: str, incident: Incident) -> None:
-        """For `Incidents.add_listener`: queue ``incident.*`` webhooks after each change."""
+        """For `Incidents.add_listener`: queue ``incident.*`` webhooks after each change.
+
+        A drill's incident is left to the drill service, which sends it marked as a drill."""
+        if incident.is_drill:
+            return
         self.emit(event_type, incident_payload(incident))
 
     def deliveries(self, *, status: str | None = None, limit: int = 100) -> list[Delivery]:

@@ -260,6 +260,8 @@ class Playbooks:
     # -- running --------------------------------------------------------------------------------
 
     def _on_incident(self, event: str, incident: Incident) -> None:
+        if incident.is_drill:
+            return  # a drill runs its playbooks itself, as dry runs (keel.services.drills)
         if event == "incident.triggered":
             self.run(incident)
         elif event == "incident.acknowledged":

@@ -147,6 +147,7 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
     from keel.worker.audit import checkpoint_job
     from keel.worker.budgets import budget_job
     from keel.worker.deployments import deployment_job
+    from keel.worker.drills import drill_job
     from keel.worker.monitors import monitor_job
     from keel.worker.notifications import delivery_job, slo_job
     from keel.worker.retention import retention_job
@@ -162,6 +163,7 @@ def scheduled_jobs(backend: Backend) -> list[Job]:
         budget_job(backend.costs),
         Job("forget-periods", FORGET_EVERY_SECONDS, lambda: _forget_periods(backend)),
         deployment_job(backend.deployments),
+        drill_job(backend.jobs, backend.drills),
     ]
 
 

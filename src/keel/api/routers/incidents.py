@@ -83,6 +83,7 @@ def incident_out(incident: Incident) -> IncidentOut:
         acknowledged_at=incident.acknowledged_at,
         resolved_at=incident.resolved_at,
         postmortem=incident.postmortem,
+        drill_id=incident.drill_id,
         timeline=[
             TimelineEntryOut(
                 at=e.at, actor=e.actor, kind=e.kind, message=e.message, details=dict(e.details)
@@ -140,8 +141,13 @@ def list_incidents(
         str | None, Query(description="triggered, acknowledged, resolved, or open")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    drill: Annotated[
+        bool, Query(description="true: only drills' incidents; false (default): real ones")
+    ] = False,
 ) -> list[IncidentOut]:
-    listed = incidents.list(model=model, team=team, status=status, by=caller, limit=limit)
+    listed = incidents.list(
+        model=model, team=team, status=status, by=caller, limit=limit, drill=drill
+    )
     return [incident_out(i) for i in listed]
 
 

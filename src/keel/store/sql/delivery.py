@@ -85,6 +85,7 @@ class SqlDeliveryStore:
                     )
                     .join(models, models.c.id == incidents.c.model_id)
                     .join(teams, teams.c.id == models.c.team_id)
+                    .where(incidents.c.drill_id.is_(None))  # drills are not failures
                     .order_by(incidents.c.opened_at, incidents.c.id),
                     model,
                     team,

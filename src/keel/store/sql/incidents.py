@@ -64,6 +64,7 @@ def _incident(row: Any, timeline: tuple[TimelineEntry, ...]) -> Incident:
         resolved_at=_opt(row.resolved_at),
         postmortem=row.postmortem,
         timeline=timeline,
+        drill_id=row.drill_id,
     )
 
 
@@ -118,9 +119,15 @@ class SqlIncidentStore:
         teams_visible: frozenset[str] | None = None,
         limit: int = MAX_LIST,
         with_timeline: bool = False,
+        drill: bool | None = False,
     ) -> list[Incident]:
-        """Incidents, newest first; ``teams_visible`` None means every team."""
+        """Incidents, newest first; ``teams_visible`` None means every team. ``drill``: False
+        (the default) leaves drill incidents out, True lists only them, None lists both."""
         query = _SELECT.join(teams, teams.c.id == models.c.team_id)
+        if drill is not None:
+            query = query.where(
+                incidents.c.drill_id.is_not(None) if drill else incidents.c.drill_id.is_(None)
+            )
         if model is not None:
             query = query.where(models.c.name == model)
         if team is not None:
@@ -184,6 +191,7 @@ class SqlIncidentStore:
         assignee: str | None,
         actor: str,
         details: Mapping[str, Any],
+        drill_id: int | None = None,
     ) -> tuple[Incident, bool]:
         """Open an incident for ``key``, or add an alert entry to the open one with that key."""
         for _attempt in range(3):
@@ -201,6 +209,7 @@ class SqlIncidentStore:
                     assignee=assignee,
                     actor=actor,
                     details=details,
+                    drill_id=drill_id,
                 )
             except IntegrityError:
                 # Another writer opened the incident for this key between our read and insert;
@@ -223,6 +232,7 @@ class SqlIncidentStore:
         assignee: str | None,
         actor: str,
         details: Mapping[str, Any],
+        drill_id: int | None,
     ) -> tuple[Incident, bool]:
         now = _now()
         with write_transaction(self._engine) as conn:
@@ -268,6 +278,7 @@ class SqlIncidentStore:
                         assignee=assignee,
                         opened_at=now,
                         postmortem="",
+                        drill_id=drill_id,
                     )
                     .returning(incidents.c.id)
                 ).scalar_one()
@@ -303,6 +314,7 @@ class SqlIncidentStore:
                     "severity": str(severity),
                     "title": title,
                     "assignee": assignee,
+                    **({"drill": drill_id} if drill_id is not None else {}),
                 },
             )
             return self._get(conn, new_id), True

@@ -122,7 +122,10 @@ class SqlModelMetricsStore:
             open_counts = conn.execute(
                 select(models.c.name, incidents.c.severity, func.count())
                 .join(models, models.c.id == incidents.c.model_id)
-                .where(incidents.c.status.in_([str(s) for s in OPEN_STATUSES]))
+                .where(
+                    incidents.c.status.in_([str(s) for s in OPEN_STATUSES]),
+                    incidents.c.drill_id.is_(None),  # a drill's incident is not a real one
+                )
                 .group_by(models.c.name, incidents.c.severity)
             ).all()
 

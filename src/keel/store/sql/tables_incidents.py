@@ -66,6 +66,8 @@ incidents = Table(
     Column("acknowledged_at", UtcDateTime, nullable=True),
     Column("resolved_at", UtcDateTime, nullable=True),
     Column("postmortem", Text, nullable=False),
+    # Set on a drill's incident (migration 0024): every real query leaves these rows out.
+    Column("drill_id", Integer, nullable=True, index=True),
     UniqueConstraint("open_key", name="uq_incidents_open_key"),
     Index("ix_incidents_model_status", "model_id", "status"),
 )
