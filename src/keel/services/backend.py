@@ -16,6 +16,7 @@ from keel.services.costs import CostService
 from keel.services.delivery import Delivery
 from keel.services.deployments import Deployments
 from keel.services.evaluation import Evaluation
+from keel.services.explanation_drift import WindowExplanations
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
@@ -131,6 +132,7 @@ class Backend:
             registry,
             telemetry,
             label_horizon=timedelta(days=settings.label_horizon_days),
+            explanations=WindowExplanations(governance.store, evaluation),
         )
         telemetry.on_labels(monitoring.labels_arrived)
         monitoring.on_created(alerts.on_monitor_created)
