@@ -31,6 +31,7 @@ from keel.domain.policy import (
 from keel.errors import InvalidInput
 from keel.services import policies
 from keel.services.backend import Backend
+from keel.services.explainability import default_budget
 from keel.services.gates import explainability as explainability_rules
 from keel.services.gates import performance as performance_gate
 
@@ -222,3 +223,14 @@ def test_the_explainability_section_round_trips_and_defaults() -> None:
     assert (settings.required, settings.budget_s, settings.n_repeats) == (True, None, 5)
     assert (settings.shap, settings.protected_top_k) == (True, 2)
     assert parse_policy(policy_to_dict(parsed)) == parsed
+
+
+def test_the_budget_comes_from_the_environment_when_the_policy_sets_none() -> None:
+    assert default_budget({}) == 60.0
+    assert default_budget({"KEEL_EXPLAIN_BUDGET_S": "12.5"}) == 12.5
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "soon", "nan"])
+def test_a_bad_budget_variable_is_refused_naming_it(raw: str) -> None:
+    with pytest.raises(InvalidInput, match="KEEL_EXPLAIN_BUDGET_S must be a number of seconds"):
+        default_budget({"KEEL_EXPLAIN_BUDGET_S": raw})

@@ -105,7 +105,7 @@ def test_explanation_drift_fires_when_the_important_feature_changes(backend: Bac
     assert by_metric["importance_rank_correlation"].value == pytest.approx(-1.0)
     assert by_metric["importance_rank_correlation"].status == Status.ALERT
     assert by_metric["top_2_overlap"].status == Status.OK  # both features are the top 2
-    importance = {p.column: p.value for p in drifted if p.metric == "importance"}
+    importance = {p.column: p.value or 0.0 for p in drifted if p.metric == "importance"}
     assert importance["x2"] > importance["x1"]  # -x2 now decides the labels
     [incident] = backend.incidents.list(model="churn")
     assert incident.check == "explanation_drift"

@@ -32,9 +32,9 @@ from keel.domain.evaluation import TaskType
 from keel.domain.explainability import Explanation, not_computed
 from keel.domain.policy import DEFAULT_EXPLAIN_BUDGET_S, MIN_REPEATS
 from keel.domain.registry import ModelVersion
-from keel.errors import InvalidInput
+from keel.errors import InvalidInput, KeelError
 from keel.services.evaluation import EVALUABLE_FLAVORS, Evaluation, child_env
-from keel.services.evaluation_runner import sha256_file
+from keel.services.evaluation_runner import EXIT_OUT_OF_MEMORY, sha256_file
 from keel.services.leftovers import workdir_prefix
 from keel.services.sandbox import SandboxLimits, run_sandboxed
 
@@ -105,7 +105,31 @@ class Explainer:
             return failed(f"Keel cannot run artifacts of flavor {found.artifact.flavor}")
         if target not in data.columns or data.empty:
             return failed(f"the data has no rows or no target column {target!r}")
-        features = [c.name for c in found.signature.features]
+        try:
+            result = self._run(
+                found, data, task, target, n_repeats, budget, shap, memory_limit_mb, load_time_s
+            )
+        except KeelError as exc:  # a corrupt artifact, no sandbox here: recorded, not raised
+            return failed(exc.message)
+        if isinstance(result, str):
+            return failed(result)
+        if result.get("ok") is not True:
+            return failed(f"the explanation failed: {str(result.get('message', ''))[:500]}")
+        return _checked(result.get("explanation"), set(data.columns), failed)
+
+    def _run(
+        self,
+        found: ModelVersion,
+        data: pd.DataFrame,
+        task: TaskType,
+        target: str,
+        n_repeats: int,
+        budget: float,
+        shap: bool,
+        memory_limit_mb: int,
+        load_time_s: float,
+    ) -> dict[str, Any] | str:
+        """The child's result, or why there is none."""
         with tempfile.TemporaryDirectory(prefix=workdir_prefix("explain")) as tmp:
             workdir = Path(tmp)
             artifacts = self.evaluation.registry.artifacts
@@ -117,7 +141,7 @@ class Explainer:
                 "model_sha256": found.artifact.sha256,
                 "data_sha256": sha256_file(workdir / "data.bin"),
                 "flavor": str(found.artifact.flavor),
-                "features": features,
+                "features": [c.name for c in found.signature.features],
                 "task": str(task),
                 "target": target,
                 "n_repeats": n_repeats,
@@ -134,16 +158,16 @@ class Explainer:
                 output_limit_bytes=_OUTPUT_LIMIT,
             )
             if ran.timed_out:
-                return failed(
+                return (
                     f"the explanation process was stopped after {budget + load_time_s:g} s "
                     f"(budget {budget:g} s plus {load_time_s:g} s to load the model and data)"
                 )
             result = _read_result(workdir / "result.json")
-        if result is None:
-            return failed(f"the explanation process died (exit code {ran.returncode})")
-        if result.get("ok") is not True:
-            return failed(f"the explanation failed: {str(result.get('message', ''))[:500]}")
-        return _checked(result.get("explanation"), set(data.columns), failed)
+        if result is not None:
+            return result
+        if ran.returncode == EXIT_OUT_OF_MEMORY:
+            return f"the explanation process ran out of memory ({memory_limit_mb} MB)"
+        return f"the explanation process died (exit code {ran.returncode}) without a result"
 
 
 def _read_result(path: Path) -> dict[str, Any] | None:
