@@ -12,6 +12,8 @@ Rules:
 - A threshold on a metric of the other task (``r2`` for a classifier) is not applicable; a
   threshold on a metric of this task that could not be computed (``roc_auc`` without
   ``predict_proba``) fails.
+- With ``explainability`` in the policy, the feature-importance evidence measured in the
+  sandbox is part of the evidence (and its digest), judged by `keel.services.gates.explainability`.
 """
 
 from __future__ import annotations
