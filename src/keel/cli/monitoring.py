@@ -21,7 +21,8 @@ from keel.errors import InvalidInput, NotFound
 from keel.schemas.monitoring import MetricPointOut, MonitorOut, RunOut
 
 monitor_app = typer.Typer(
-    help="Monitors: drift, data quality, live performance, fairness and operations checks.",
+    help="Monitors: drift, data quality, live performance, fairness, operations and "
+    "explanation drift checks.",
     no_args_is_help=True,
 )
 
@@ -111,8 +112,8 @@ def monitor_create(
     check: Annotated[
         list[str] | None,
         typer.Option(
-            help="A check to run (drift, quality, performance, fairness, operations); "
-            "repeat for several. Default: all."
+            help="A check to run (drift, quality, performance, fairness, operations, "
+            "explanation_drift); repeat for several. Default: all but explanation_drift."
         ),
     ] = None,
     window: Annotated[

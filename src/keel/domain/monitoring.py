@@ -26,7 +26,7 @@ MAX_DELAY_MINUTES = MINUTES_PER_DAY
 # with an explicit time fills them).
 MAX_BACKLOG_WINDOWS = 48
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_L = TypeVar("_L", "QualityLimits", "FairnessLimits", "OperationsLimits")
+_L = TypeVar("_L", "QualityLimits", "FairnessLimits", "OperationsLimits", "ExplanationLimits")
 
 
 class Check(StrEnum):
@@ -35,6 +35,8 @@ class Check(StrEnum):
     PERFORMANCE = "performance"
     FAIRNESS = "fairness"
     OPERATIONS = "operations"
+    # Runs the model in the sandbox per window: only on monitors that name it (see ALL_CHECKS).
+    EXPLANATION_DRIFT = "explanation_drift"
 
 
 class Status(StrEnum):
@@ -291,6 +293,15 @@ class OperationsLimits:
 
 
 @dataclass(frozen=True)
+class ExplanationLimits:
+    """Explanation drift: the window's feature-importance ranking against gate 1's evidence."""
+
+    min_rank_correlation: float = 0.5  # Spearman's rho of the two importance rankings
+    top_k: int = 3  # the features compared by overlap (capped at the number of features)
+    min_top_k_overlap: float = 0.5  # share of gate 1's top k still in the window's top k
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Every limit a monitor applies; left out, the documented defaults hold."""
 
@@ -300,6 +311,7 @@ class Thresholds:
     performance: Mapping[str, float] = field(default_factory=dict)  # metric -> min or max
     fairness: FairnessLimits = FairnessLimits()
     operations: OperationsLimits = OperationsLimits()
+    explanation: ExplanationLimits = ExplanationLimits()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (stored with the monitor, sent on the wire)."""
@@ -313,6 +325,7 @@ class Thresholds:
             "performance": dict(sorted(self.performance.items())),
             "fairness": vars(self.fairness).copy(),
             "operations": vars(self.operations).copy(),
+            "explanation": vars(self.explanation).copy(),
         }
 
     @classmethod
@@ -341,6 +354,9 @@ class Thresholds:
             performance=performance,
             fairness=_limits(FairnessLimits, data.get("fairness"), "thresholds.fairness"),
             operations=_limits(OperationsLimits, data.get("operations"), "thresholds.operations"),
+            explanation=_limits(
+                ExplanationLimits, data.get("explanation"), "thresholds.explanation"
+            ),
         )
         built.validate()
         return built
@@ -375,6 +391,7 @@ class Thresholds:
             ("quality", self.quality),
             ("fairness", self.fairness),
             ("operations", self.operations),
+            ("explanation", self.explanation),
         ):
             for name, value in vars(limits).items():
                 if value is not None and value < 0:
@@ -457,7 +474,7 @@ def _limits(kind: type[_L], raw: Any, where: str) -> _L:
     for name, value in data.items():
         if value is None and fields[name].default is None:
             values[name] = None
-        elif name == "min_group_size":
+        elif name in ("min_group_size", "top_k"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(
                     f"The '{where}.{name}' field must be a whole number >= 1.",
@@ -471,7 +488,8 @@ def _limits(kind: type[_L], raw: Any, where: str) -> _L:
 
 # -- monitors ----------------------------------------------------------------------------------
 
-ALL_CHECKS: tuple[Check, ...] = tuple(Check)
+# What a monitor runs when it names no checks: every check but those that run the model.
+ALL_CHECKS: tuple[Check, ...] = tuple(c for c in Check if c != Check.EXPLANATION_DRIFT)
 
 
 @dataclass(frozen=True)
@@ -503,7 +521,7 @@ class Monitor:
         if not self.checks:
             raise InvalidInput(
                 "The 'checks' field must name at least one of "
-                f"{', '.join(ALL_CHECKS)}; a monitor with no checks records nothing.",
+                f"{', '.join(Check)}; a monitor with no checks records nothing.",
                 {"field": "checks"},
             )
         if len(set(self.checks)) != len(self.checks):
@@ -534,7 +552,7 @@ def parse_checks(values: Sequence[str]) -> tuple[Check, ...]:
         except ValueError:
             raise InvalidInput(
                 f"The 'checks' field names {value!r}, which is not a check. "
-                f"Use one or more of {', '.join(ALL_CHECKS)}.",
+                f"Use one or more of {', '.join(Check)}.",
                 {"field": "checks"},
             ) from None
     return tuple(parsed)

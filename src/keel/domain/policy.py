@@ -13,6 +13,12 @@ A policy is a mapping (parsed from YAML by ``keel.services.policies``) of this s
         segments:                   # per-segment metrics (the segment columns of the data)
           columns: [region]
           min: {roc_auc: 0.70}      # applied to every group of every column listed
+        explainability:             # permutation importance (+ TreeSHAP) on the evaluation data
+          required: true            # fail when no importance could be computed
+          budget_s: 60              # compute budget; default KEEL_EXPLAIN_BUDGET_S, else 60
+          n_repeats: 5              # permutation repeats, at least 5
+          shap: true                # TreeSHAP summaries for tree ensembles (extra 'explain')
+          protected_top_k: 3        # fail when a protected attribute ranks in the top 3
       security:
         max_artifact_mb: 512
         require_pinned_environment: true   # every recorded package has an exact version
@@ -48,6 +54,10 @@ from keel.domain.registry import RiskTier
 KNOWN_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS
 LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
 KNOWN_CHECKS = ("performance", "security", "fairness", "signoff")
+# Permutation importance: fewer repeats give no useful standard deviation.
+MIN_REPEATS = 5
+MAX_REPEATS = 100
+DEFAULT_EXPLAIN_BUDGET_S = 60.0
 Path = tuple[str | int, ...]
 
 
@@ -85,11 +95,23 @@ class SegmentPolicy:
 
 
 @dataclass(frozen=True)
+class ExplainabilityPolicy:
+    """Explainability evidence in gate 1 (`keel.domain.explainability`)."""
+
+    required: bool = True  # no importance computed fails the gate
+    budget_s: float | None = None  # None: KEEL_EXPLAIN_BUDGET_S, else DEFAULT_EXPLAIN_BUDGET_S
+    n_repeats: int = MIN_REPEATS
+    shap: bool = True
+    protected_top_k: int | None = None  # a protected attribute ranked this high fails
+
+
+@dataclass(frozen=True)
 class PerformancePolicy:
     min: Mapping[str, float] = field(default_factory=dict)
     max: Mapping[str, float] = field(default_factory=dict)
     max_drop_vs_production: Mapping[str, float] = field(default_factory=dict)
     segments: SegmentPolicy = field(default_factory=SegmentPolicy)
+    explainability: ExplainabilityPolicy | None = None  # None: no explanation is computed
 
 
 @dataclass(frozen=True)
@@ -204,8 +226,32 @@ def _names(value: Any, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _explainability(value: Any, path: Path) -> ExplainabilityPolicy | None:
+    if value is None:
+        return None
+    data = _mapping(value, path)
+    known = ("required", "budget_s", "n_repeats", "shap", "protected_top_k")
+    _only(data, known, path, "field")
+    budget = data.get("budget_s")
+    if budget is not None and _number(budget, (*path, "budget_s")) <= 0:
+        raise PolicyProblem((*path, "budget_s"), f"must be more than 0 seconds, not {budget}")
+    repeats = _integer(data.get("n_repeats", MIN_REPEATS), (*path, "n_repeats"), low=MIN_REPEATS)
+    if repeats > MAX_REPEATS:
+        raise PolicyProblem((*path, "n_repeats"), f"must be at most {MAX_REPEATS}, not {repeats}")
+    top_k = data.get("protected_top_k")
+    top_path = (*path, "protected_top_k")
+    return ExplainabilityPolicy(
+        required=_flag(data.get("required", True), (*path, "required")),
+        budget_s=None if budget is None else float(budget),
+        n_repeats=repeats,
+        shap=_flag(data.get("shap", True), (*path, "shap")),
+        protected_top_k=None if top_k is None else _integer(top_k, top_path, low=1),
+    )
+
+
 def _performance(data: Mapping[str, Any], path: Path) -> PerformancePolicy:
-    _only(data, ("min", "max", "max_drop_vs_production", "segments"), path, "field")
+    known = ("min", "max", "max_drop_vs_production", "segments", "explainability")
+    _only(data, known, path, "field")
     segments = _mapping(data.get("segments"), (*path, "segments"))
     seg_path = (*path, "segments")
     _only(segments, ("columns", "min", "max"), seg_path, "field")
@@ -220,6 +266,7 @@ def _performance(data: Mapping[str, Any], path: Path) -> PerformancePolicy:
             min=_metrics(segments.get("min"), (*seg_path, "min"), kind="value"),
             max=_metrics(segments.get("max"), (*seg_path, "max"), kind="value"),
         ),
+        explainability=_explainability(data.get("explainability"), (*path, "explainability")),
     )
 
 
@@ -334,6 +381,8 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
                 "max": dict(p.segments.max),
             },
         }
+        if p.explainability is not None:
+            checks["performance"]["explainability"] = dict(vars(p.explainability))
     if policy.security is not None:
         checks["security"] = {
             "max_artifact_mb": policy.security.max_artifact_mb,

@@ -32,7 +32,7 @@ class MonitorIn(WireIn):
         default=None,
         description="The version to watch; left out, the production alias, else newest.",
     )
-    checks: list[Check] = Field(default_factory=lambda: list(ALL_CHECKS), max_length=5)
+    checks: list[Check] = Field(default_factory=lambda: list(ALL_CHECKS), max_length=len(Check))
     window: WindowSpec = "hourly"
     reference_version: Id | None = Field(
         default=None,
@@ -48,7 +48,7 @@ class MonitorPatch(WireIn):
     """Fields to change; those left out stay. ``version`` or ``reference_version`` set to null
     go back to following the live version / the version's own reference."""
 
-    checks: list[Check] | None = Field(default=None, max_length=5)
+    checks: list[Check] | None = Field(default=None, max_length=len(Check))
     window: WindowSpec | None = None
     version: Id | None = None
     reference_version: Id | None = None

@@ -18,6 +18,7 @@ from keel.services.deployments import Deployments
 from keel.services.drill_jobs import register_drill_kind
 from keel.services.drills import Drills
 from keel.services.evaluation import Evaluation
+from keel.services.explanation_drift import WindowExplanations
 from keel.services.governance import Governance
 from keel.services.identity import Identity
 from keel.services.incidents import Incidents
@@ -138,6 +139,7 @@ class Backend:
             registry,
             telemetry,
             label_horizon=timedelta(days=settings.label_horizon_days),
+            explanations=WindowExplanations(governance.store, evaluation),
         )
         telemetry.on_labels(monitoring.labels_arrived)
         monitoring.on_created(alerts.on_monitor_created)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import jinja2
 
 from keel.domain.evaluation import EvaluationDataset, ScanReport
+from keel.domain.explainability import Explanation
 from keel.domain.governance import (
     Approval,
     Decision,
@@ -177,6 +178,23 @@ def _performance(result: GateResult | None) -> dict[str, Any] | None:
     }
 
 
+def _explainability(result: GateResult | None) -> dict[str, Any] | None:
+    """Feature importance from the performance gate's evidence (None: the policy asked none)."""
+    if result is None or not isinstance(result.evidence.get("explainability"), Mapping):
+        return None
+    try:
+        explanation = Explanation.from_dict(result.evidence["explainability"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return {
+        "outcome": str(result.outcome),
+        "policy_version": result.policy_version,
+        "evaluated_at": _iso(result.evaluated_at),
+        "summary": explanation.summary(),
+        **explanation.to_dict(),
+    }
+
+
 def _fairness(result: GateResult | None) -> dict[str, Any] | None:
     """Group rates and fairness metrics per protected attribute, from the fairness gate."""
     if result is None:
@@ -269,7 +287,7 @@ class ComplianceDocuments:
         sections = (
             self._intended_purpose(found, chosen),
             self._provider(found),
-            self._model_card(chosen),
+            self._model_card(chosen, _explainability(_latest(results, Gate.PERFORMANCE))),
             self._risk(found, assessments),
             self._version_history(versions, promotions),
             self._data(chosen, dataset),
@@ -366,8 +384,12 @@ class ComplianceDocuments:
         )
 
     @staticmethod
-    def _model_card(version: ModelVersion) -> Section:
-        return Section("model_card", "Model card", "Annex IV 1-3", dict(vars(version.card)))
+    def _model_card(version: ModelVersion, explained: Mapping[str, Any] | None) -> Section:
+        content = dict(vars(version.card))
+        if explained is not None:
+            # The model card's "factors": what the predictions depend on, as gate 1 measured it.
+            content["factors"] = f"Feature importance (performance gate): {explained['summary']}"
+        return Section("model_card", "Model card", "Annex IV 1-3", content)
 
     @staticmethod
     def _risk(model: Model, assessments: Sequence[RiskAssessment]) -> Section:
@@ -523,6 +545,7 @@ class ComplianceDocuments:
             "Annex IV 2(g) and 4",
             {
                 "performance": _performance(_latest(results, Gate.PERFORMANCE)),
+                "explainability": _explainability(_latest(results, Gate.PERFORMANCE)),
                 "fairness": _fairness(_latest(results, Gate.FAIRNESS)),
                 "reported_by_client": dict(version.metrics),
             },

@@ -174,7 +174,7 @@ def _read_limited(stream: BinaryIO, limit: int) -> bytes:
     return data
 
 
-def _child_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """Added to the sandbox's own (PATH, HOME, TMPDIR, LANG): one BLAS thread (less address
     space reserved), and joblib in serial mode (the sandbox has no writable /dev/shm)."""
     env = {var: "1" for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -209,6 +209,10 @@ class Evaluation:
     def dataset(self, model: str, version: int) -> EvaluationDataset | None:
         """The evaluation dataset attached to a version, if any (`NotFound` for no version)."""
         return self.store.get_dataset(model, version)
+
+    def data_frame(self, dataset: EvaluationDataset) -> pd.DataFrame:
+        """The rows of an attached evaluation dataset (read back from the artifact store)."""
+        return _parse(self._read(dataset.sha256), dataset.format, self.upload_limits)
 
     def attach_dataset(
         self, by: Principal, model: str, version: int, stream: BinaryIO, filename: str
@@ -363,7 +367,7 @@ class Evaluation:
             [sys.executable, "-m", "keel.services.evaluation_runner", str(workdir)],
             workdir=workdir,
             limits=SandboxLimits(wall_seconds=spec.time_limit_s, memory_mb=spec.memory_limit_mb),
-            env=_child_env(),
+            env=child_env(),
             output_limit_bytes=_OUTPUT_LIMIT,
         )
         if ran.timed_out:

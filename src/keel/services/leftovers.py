@@ -7,9 +7,9 @@ alone:
 
 - partial artifact uploads and readiness probes under the artifact store's ``incoming/``;
 - hidden ``.part-*.tmp`` files in telemetry partitions;
-- evaluation and model-worker directories (``keel-eval-<pid>-*``, ``keel-serve-<pid>-*``) in the
-  system temporary directory, and only when process ``<pid>`` is gone (another Keel may be
-  evaluating or serving right now).
+- evaluation, explanation and model-worker directories (``keel-eval-<pid>-*``,
+  ``keel-explain-<pid>-*``, ``keel-serve-<pid>-*``) in the system temporary directory, and only
+  when process ``<pid>`` is gone (another Keel may be evaluating or serving right now).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from keel.store.artifacts import ArtifactStore
 from keel.store.telemetry import TelemetryFiles
 
 log = logging.getLogger("keel.leftovers")
-_WORKDIR = re.compile(r"keel-(?:eval|serve)-(\d+)-")
+_WORKDIR = re.compile(r"keel-(?:eval|serve|explain)-(\d+)-")
 
 
 def workdir_prefix(kind: str) -> str:

@@ -32,7 +32,12 @@ from keel.domain.names import check_name
 from keel.domain.permissions import Permission, Principal, authorize
 from keel.domain.signature import ColumnRole, ColumnType
 from keel.errors import InvalidInput, NotFound
-from keel.services.monitoring_checks import CheckContext, TelemetryReader, run_check
+from keel.services.monitoring_checks import (
+    CheckContext,
+    ExplanationSource,
+    TelemetryReader,
+    run_check,
+)
 from keel.services.registry import Registry
 from keel.store.sql.monitoring import ANY_LAST_END, SqlMonitoringStore
 
@@ -45,7 +50,7 @@ DeletedHook = Callable[[Principal, Monitor, Sequence[Monitor]], None]
 LIVE_ALIAS = "production"
 DEFAULT_LABEL_HORIZON = timedelta(days=7)
 # The checks that read labels, so the ones a late labels batch can change.
-LABEL_CHECKS = frozenset({Check.PERFORMANCE, Check.FAIRNESS})
+LABEL_CHECKS = frozenset({Check.PERFORMANCE, Check.FAIRNESS, Check.EXPLANATION_DRIFT})
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
 PROFILED_ROLES = frozenset({ColumnRole.FEATURE, ColumnRole.PROTECTED_ATTRIBUTE})
@@ -72,8 +77,10 @@ class Monitoring:
         telemetry: TelemetryReader,
         *,
         label_horizon: timedelta = DEFAULT_LABEL_HORIZON,
+        explanations: ExplanationSource | None = None,
     ) -> None:
         self.store = store
+        self.explanations = explanations
         self.registry = registry
         self.telemetry = telemetry
         self.label_horizon = label_horizon
@@ -208,6 +215,7 @@ class Monitoring:
             thresholds=monitor.thresholds,
             telemetry=self.telemetry,
             monitor_id=monitor.id,
+            explanations=self.explanations,
         )
         points: list[MetricPoint] = []
         for check in monitor.checks:

@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from keel.domain.evaluation import TaskType
+from keel.domain.explainability import Explanation
 from keel.domain.monitoring import (
     Check,
     Direction,
@@ -31,6 +33,7 @@ from keel.domain.monitoring import (
 from keel.domain.signature import ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import LABEL, PREDICTION, SCORE, OperationsStats
 from keel.stats import drift as drift_stats
+from keel.stats import explanation_drift as explanation_stats
 from keel.stats import fairness as fairness_stats
 from keel.stats import performance as performance_stats
 from keel.stats import quality as quality_stats
@@ -80,6 +83,16 @@ class TelemetryReader(Protocol):
     ) -> tuple[datetime, datetime] | None: ...
 
 
+class ExplanationSource(Protocol):
+    """What explanation drift reads (`keel.services.explanation_drift.WindowExplanations`)."""
+
+    def evidence(self, model: str, version: int) -> Explanation | None: ...
+
+    def explain(
+        self, model: str, version: int, data: Any, *, task: TaskType, target: str
+    ) -> Explanation: ...
+
+
 @dataclass(frozen=True)
 class CheckContext:
     """One monitor's view of one window of one version."""
@@ -94,6 +107,7 @@ class CheckContext:
     thresholds: Thresholds
     telemetry: TelemetryReader
     monitor_id: int | None = None
+    explanations: ExplanationSource | None = None
 
     def point(
         self,
@@ -140,6 +154,7 @@ def run_check(check: Check, ctx: CheckContext) -> list[MetricPoint]:
         Check.PERFORMANCE: performance,
         Check.FAIRNESS: fairness,
         Check.OPERATIONS: operations,
+        Check.EXPLANATION_DRIFT: explanation_drift,
     }
     return runners[check](ctx)
 
@@ -494,5 +509,88 @@ def operations(ctx: CheckContext) -> list[MetricPoint]:
         *(
             ctx.limited(Check.OPERATIONS, None, name, value if seen else None, limit, direction)
             for name, value, limit, direction in figures
+        ),
+    ]
+
+
+# -- explanation drift -------------------------------------------------------------------------
+
+# Fewer labelled rows than this make a permutation-importance ranking mostly noise.
+MIN_EXPLAIN_ROWS = 50
+# The window's first rows explained at most: the sandboxed run stays within its budget.
+MAX_EXPLAIN_ROWS = 5000
+RANK_CORRELATION = "importance_rank_correlation"
+
+
+def explanation_drift(ctx: CheckContext) -> list[MetricPoint]:
+    """The window's permutation-importance ranking (the model run in the sandbox on the window's
+    labelled rows) against the ranking gate 1 recorded for the version: Spearman's rank
+    correlation and the top-k overlap, each against its minimum; and each feature's importance.
+    No data when the version has no explainability evidence or the window too few labels."""
+    limits = ctx.thresholds.explanation
+    nothing = ctx.point(
+        Check.EXPLANATION_DRIFT,
+        None,
+        RANK_CORRELATION,
+        None,
+        limits.min_rank_correlation,
+        Status.NO_DATA,
+    )
+    baseline = (
+        None if ctx.explanations is None else ctx.explanations.evidence(ctx.model, ctx.version)
+    )
+    targets = ctx.signature.with_role(ColumnRole.TARGET)
+    if ctx.explanations is None or baseline is None or not baseline.computed or not targets:
+        return [nothing]
+    known = {c.name for c in ctx.signature.columns}
+    features = [f for f in baseline.ranking if f in known]
+    table = _labelled(
+        ctx.telemetry.labelled_predictions(
+            ctx.model, ctx.version, ctx.start, ctx.end, columns=features
+        )
+    )
+    rows = ctx.point(
+        Check.EXPLANATION_DRIFT, None, "labelled_rows", table.num_rows, None, Status.OK
+    )
+    if table.num_rows < MIN_EXPLAIN_ROWS:
+        return [replace(rows, status=Status.NO_DATA), nothing]
+    table = table.slice(0, MAX_EXPLAIN_ROWS)
+    target = targets[0]
+    data = table.select(features).to_pandas()
+    data[target.name] = _labels(table.column(LABEL))
+    regression = target.dtype not in CLASSIFICATION_TARGETS
+    current = ctx.explanations.explain(
+        ctx.model,
+        ctx.version,
+        data,
+        task=TaskType.REGRESSION if regression else TaskType.CLASSIFICATION,
+        target=target.name,
+    )
+    if not current.computed:
+        return [rows, nothing]
+    before = {f.feature: f.mean for f in baseline.features}
+    now = {f.feature: f.mean for f in current.features}
+    k = min(limits.top_k, len(baseline.ranking))
+    return [
+        rows,
+        ctx.limited(
+            Check.EXPLANATION_DRIFT,
+            None,
+            RANK_CORRELATION,
+            explanation_stats.rank_correlation(before, now),
+            limits.min_rank_correlation,
+            Direction.MIN,
+        ),
+        ctx.limited(
+            Check.EXPLANATION_DRIFT,
+            None,
+            f"top_{k}_overlap",
+            explanation_stats.top_k_overlap(baseline.ranking, current.ranking, k),
+            limits.min_top_k_overlap,
+            Direction.MIN,
+        ),
+        *(
+            ctx.point(Check.EXPLANATION_DRIFT, f.feature, "importance", f.mean, None, Status.OK)
+            for f in current.features
         ),
     ]

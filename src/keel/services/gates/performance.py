@@ -12,6 +12,8 @@ Rules:
 - A threshold on a metric of the other task (``r2`` for a classifier) is not applicable; a
   threshold on a metric of this task that could not be computed (``roc_auc`` without
   ``predict_proba``) fails.
+- With ``explainability`` in the policy, the feature-importance evidence measured in the
+  sandbox is part of the evidence (and its digest), judged by `keel.services.gates.explainability`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from keel.domain.evaluation import (
     EvaluationReport,
     TaskType,
 )
+from keel.domain.explainability import Explanation
 from keel.domain.governance import GateOutcome
 from keel.domain.policy import PerformancePolicy, higher_is_better
 from keel.services.gates import Check, Verdict, fmt, from_checks
+from keel.services.gates import explainability as explainability_rules
 
 _TOLERANCE = 1e-9  # float noise must not fail a metric sitting exactly on its threshold
 
@@ -138,11 +142,15 @@ def judge(
     reported: Mapping[str, float],
     production: Production,
     dataset: Mapping[str, Any] | None,
+    explanation: Explanation | None = None,
+    protected: tuple[str, ...] = (),
 ) -> Verdict:
     """The performance gate's verdict.
 
     ``unavailable`` is (outcome, summary, to_pass) when no report could be made (no evaluation
     data, an unsafe artifact, a crashed evaluation); ``dataset`` describes the data evaluated on.
+    ``explanation`` is the explainability evidence when the policy asks for it
+    (`keel.services.gates.explainability`); ``protected`` the signature's protected attributes.
     """
     base: dict[str, Any] = {
         "dataset": dict(dataset) if dataset else None,
@@ -185,6 +193,8 @@ def judge(
                 for m, v in sorted(policy.segments.max.items())
             ]
     checks += _relative(policy, report, production)
+    if policy.explainability is not None and explanation is not None:
+        checks += explainability_rules.checks(policy.explainability, explanation, protected)
     computed = dict(report.metrics)
     details = base | {
         "task": str(report.task),
@@ -200,5 +210,7 @@ def judge(
         "production_version": production.version,
         "production_metrics": dict(production.report.metrics) if production.report else None,
     }
+    if explanation is not None:
+        details["explainability"] = explanation.to_dict()
     shown = ", ".join(f"{m}={fmt(v)}" for m, v in sorted(computed.items()))
     return from_checks(checks, passed=f"every threshold met ({shown})", details=details)

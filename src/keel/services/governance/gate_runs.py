@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keel.domain.evaluation import EvaluationReport, EvaluationSpec
+from keel.domain.explainability import Explanation
 from keel.domain.governance import (
     EVIDENCE_GATES,
     Gate,
@@ -27,6 +28,7 @@ from keel.domain.policy import Policy
 from keel.domain.registry import ModelVersion
 from keel.domain.signature import ColumnRole
 from keel.errors import Conflict, InvalidInput, KeelError
+from keel.services.explainability import Explainer
 from keel.services.gates import Verdict
 from keel.services.gates import fairness as fairness_gate
 from keel.services.gates import performance as performance_gate
@@ -45,6 +47,7 @@ class _Evaluated:
     unavailable: tuple[GateOutcome, str, str] | None
     dataset: dict[str, Any] | None
     production: performance_gate.Production
+    explanation: Explanation | None = None
 
 
 class GateRuns(Pipeline):
@@ -115,7 +118,22 @@ class GateRuns(Pipeline):
                 prod_side = performance_gate.Production(production, prod_report)
             except KeelError as exc:
                 prod_side = performance_gate.Production(production, None, exc.message)
-        return _Evaluated(report, None, described, prod_side)
+        explanation = None
+        wanted = policy.performance.explainability if policy.performance else None
+        if wanted is not None:
+            # After the metrics: this child is handed the labels (see explanation_runner).
+            explanation = Explainer(self.evaluation).explain(
+                found,
+                self.evaluation.data_frame(dataset),
+                task=spec.task,
+                target=spec.target,
+                n_repeats=wanted.n_repeats,
+                budget_s=wanted.budget_s,
+                shap=wanted.shap,
+                memory_limit_mb=spec.memory_limit_mb,
+                load_time_s=spec.time_limit_s,
+            )
+        return _Evaluated(report, None, described, prod_side, explanation)
 
     def _hash_problem(self, found: ModelVersion) -> str | None:
         try:
@@ -146,6 +164,10 @@ class GateRuns(Pipeline):
                 reported=found.metrics,
                 production=evaluated.production,
                 dataset=evaluated.dataset,
+                explanation=evaluated.explanation,
+                protected=tuple(
+                    c.name for c in found.signature.with_role(ColumnRole.PROTECTED_ATTRIBUTE)
+                ),
             )
         if policy.fairness is not None:
             fairness = fairness_gate.judge(
