@@ -35,6 +35,8 @@ class Check(StrEnum):
     PERFORMANCE = "performance"
     FAIRNESS = "fairness"
     OPERATIONS = "operations"
+    # Performance estimated before labels arrive (CBPE, DLE); see keel.services.estimation.
+    ESTIMATED_PERFORMANCE = "estimated_performance"
 
 
 class Status(StrEnum):
@@ -472,6 +474,9 @@ def _limits(kind: type[_L], raw: Any, where: str) -> _L:
 # -- monitors ----------------------------------------------------------------------------------
 
 ALL_CHECKS: tuple[Check, ...] = tuple(Check)
+# What a monitor runs when it names no checks: estimated_performance is asked for by name, since
+# it needs an estimator fitted on a reference that carries predictions and labels.
+DEFAULT_CHECKS: tuple[Check, ...] = tuple(c for c in Check if c != Check.ESTIMATED_PERFORMANCE)
 
 
 @dataclass(frozen=True)
@@ -487,7 +492,7 @@ class Monitor:
     model: str
     name: str = "default"
     version: int | None = None
-    checks: tuple[Check, ...] = ALL_CHECKS
+    checks: tuple[Check, ...] = DEFAULT_CHECKS
     window: Window = Window()
     reference_version: int | None = None
     thresholds: Thresholds = Thresholds()

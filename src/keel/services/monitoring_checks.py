@@ -30,6 +30,7 @@ from keel.domain.monitoring import (
 )
 from keel.domain.signature import ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import LABEL, PREDICTION, SCORE, OperationsStats
+from keel.errors import InvalidInput
 from keel.stats import drift as drift_stats
 from keel.stats import fairness as fairness_stats
 from keel.stats import performance as performance_stats
@@ -141,6 +142,10 @@ def run_check(check: Check, ctx: CheckContext) -> list[MetricPoint]:
         Check.FAIRNESS: fairness,
         Check.OPERATIONS: operations,
     }
+    if check not in runners:
+        # Checks that need more than telemetry (estimated_performance) are run by the service
+        # that owns them; see `Monitoring.add_check`.
+        raise InvalidInput(f"The {check} check is not available on this server.")
     return runners[check](ctx)
 
 

@@ -205,6 +205,7 @@ audit_head = Table(
 # anything that reads `metadata` (the migrations' comparison test, create_all) sees every table.
 from keel.store.sql import tables_costs as _costs  # noqa: E402,F401
 from keel.store.sql import tables_deployments as _deployments  # noqa: E402,F401
+from keel.store.sql import tables_estimation as _estimation  # noqa: E402,F401
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
 from keel.store.sql import tables_incidents as _incidents  # noqa: E402,F401
