@@ -16,7 +16,7 @@ from keel.domain.telemetry import LABEL, PREDICTION, SCORE
 from keel.errors import InvalidInput
 from keel.services.estimation.reference import FittedEstimator, normalized_labels
 from keel.stats import performance as performance_stats
-from keel.stats.estimation.cbpe import CBPE_METRICS, estimate_cbpe
+from keel.stats.estimation.cbpe import CBPE_METRICS, check_metrics, estimate_cbpe
 from keel.stats.estimation.dle import DLE_METRICS, estimate_dle
 from keel.stats.estimation.estimate import EstimationResult
 
@@ -47,7 +47,9 @@ def estimate_window(
 ) -> WindowEstimate:
     """Estimate over every prediction in ``table`` (columns: prediction, score, label, and the
     features DLE reads); realized metrics over the rows whose label has arrived."""
-    wanted = tuple(metrics) or metric_names(fitted.method)
+    wanted = check_metrics(
+        tuple(metrics) or metric_names(fitted.method), metric_names(fitted.method)
+    )
     if table.num_rows == 0:
         raise InvalidInput(
             "No predictions were logged in this window; estimation reads the predictions "
