@@ -49,6 +49,7 @@ from keel.sdk.credentials import discover_token
 from keel.sdk.delivery import DeliveryCalls
 from keel.sdk.deployments import DeploymentCalls
 from keel.sdk.documents import DocumentsMixin
+from keel.sdk.estimation import EstimationCalls
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
@@ -95,6 +96,7 @@ class Client(
     ProfileCalls,
     JobCalls,
     DeploymentCalls,
+    EstimationCalls,
 ):
     """A connection to one Keel server.
 
