@@ -114,15 +114,23 @@ def _scores(scores: npt.ArrayLike, columns: int | None) -> Floats:
 
 def _class_index(values: npt.ArrayLike, classes: Sequence[Any], what: str) -> npt.NDArray[np.intp]:
     array = np.asarray(values)
-    lookup = {c: i for i, c in enumerate(classes)}
+    known = np.asarray(classes)
+    order = np.argsort(known, kind="stable")
     try:
-        return np.fromiter((lookup[v] for v in array.tolist()), dtype=np.intp, count=array.size)
-    except KeyError as missing:
+        at = np.clip(np.searchsorted(known, array, sorter=order), 0, known.size - 1)
+        found = order[at]
+        hit = known[found] == array
+    except TypeError:  # labels of another type than the classes (text against numbers)
+        hit, found = np.zeros(array.shape, dtype=bool), np.zeros(array.shape, dtype=np.intp)
+    if not np.all(hit):
+        first = array[~hit][0]
+        missing = first.item() if hasattr(first, "item") else first
         raise InvalidInput(
-            f"The {what} hold {missing.args[0]!r}, which is not one of the classes "
+            f"The {what} hold {missing!r}, which is not one of the classes "
             f"{list(classes)!r}; send scores and labels over the same classes.",
-            {"field": what, "classes": list(classes)},
-        ) from None
+            {"field": what, "classes": [str(c) for c in classes]},
+        )
+    return np.asarray(found, dtype=np.intp)
 
 
 def fit_cbpe(
