@@ -34,6 +34,7 @@ from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.tokens import hint, new_token
 from keel.server import build_app
 from keel.services.backend import Backend
+from keel.services.estimation import reference as estimation_reference
 from keel.serving.plans import FixedPlans
 from keel.stats.profile import build_reference, profile_like
 from keel.store.sql.deployments import NewDeployment
@@ -466,6 +467,28 @@ def _with_job(method: str, suffix: str, body: Any = None) -> Request:
     return build
 
 
+def _with_estimator(suffix: str) -> Request:
+    """A version with a fitted CBPE estimator and two scored predictions on 2026-11-01."""
+
+    def build(w: World) -> tuple[str, str, dict[str, Any]]:
+        version = w.new_version()
+        reference = pa.table(
+            {"prediction": [0, 1] * 50, "score": [0.2, 0.8] * 50, "label": [0, 1] * 50}
+        )
+        prepared = w.backend.estimation.prepare_reference(ADMIN, "churn", version, reference)
+        assert prepared is not None
+        store = w.backend.estimation.store
+        stored = store.set_reference("churn", version, prepared.method, 100, b"", "root")
+        fitted = estimation_reference.fit(prepared.method, prepared.rows)
+        store.record_fit("churn", version, stored.set_at, fitted.params(), None, "root")
+        at = datetime(2026, 11, 1, 1, tzinfo=UTC)
+        predictions = pa.table({"prediction": [0, 1], "score": [0.3, 0.7], "ts": [at, at]})
+        w.backend.telemetry.log_predictions(ADMIN, "churn", version, predictions)
+        return "GET", f"/api/v1/models/churn/versions/{version}{suffix}", {}
+
+    return build
+
+
 def _with_value_model(path: str) -> Request:
     def build(w: World) -> tuple[str, str, dict[str, Any]]:
         w.backend.value.set_value_model(ADMIN, "churn", {"kind": "declared", "monthly": 10})
@@ -876,6 +899,18 @@ MATRIX: list[tuple[str, str, Request]] = [
         "read",
         _with_value_model(
             "/api/v1/models/churn/value?start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z"
+        ),
+    ),
+    (
+        "GET /api/v1/models/{name}/versions/{version}/estimator",
+        "read",
+        _with_estimator("/estimator"),
+    ),
+    (
+        "GET /api/v1/models/{name}/versions/{version}/estimated-performance",
+        "read",
+        _with_estimator(
+            "/estimated-performance?start=2026-11-01T00:00:00Z&end=2026-11-02T00:00:00Z"
         ),
     ),
     (

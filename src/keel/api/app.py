@@ -23,6 +23,7 @@ from keel.api.routers import delivery as delivery_routes
 from keel.api.routers import deployments as deployment_routes
 from keel.api.routers import documents as documents_routes
 from keel.api.routers import drills as drill_routes
+from keel.api.routers import estimation as estimation_routes
 from keel.api.routers import evaluation as evaluation_routes
 from keel.api.routers import governance as governance_routes
 from keel.api.routers import incidents as incidents_routes
@@ -93,6 +94,7 @@ def create_app(backend: Backend) -> FastAPI:
         cost_routes.router,
         budget_routes.router,
         value_routes.router,
+        estimation_routes.router,
         delivery_routes.router,
         maturity_routes.router,
         report_routes.router,

@@ -16,6 +16,7 @@ from keel.cli import (
     deployments,
     documents,
     drills,
+    estimation,
     evaluation,
     governance,
     grafana,
@@ -111,6 +112,7 @@ app.add_typer(costs.budgets_app, name="budgets")
 app.command("gc")(costs.gc)
 app.add_typer(grafana.grafana_app, name="grafana")
 app.add_typer(value.value_app, name="value")
+app.add_typer(estimation.estimation_app, name="estimation")
 app.command("dora")(delivery.dora)
 app.add_typer(maturity.maturity_app, name="maturity")
 app.command("report")(report.report)

@@ -183,8 +183,9 @@ def default_rules(monitor: Monitor) -> list[AlertRule]:
 
     Drift: the dataset's drifted share reached its limit for 2 windows (P3). Performance below
     its minimum (P2), fairness disparate impact below four-fifths (P2), error rate above its
-    ceiling for 2 windows (P2). Explanation drift: the importance ranking's correlation with
-    gate 1's below its minimum (P3). All resolve automatically when the condition clears.
+    ceiling for 2 windows (P2), an estimated metric past its performance limit (P2).
+    Explanation drift: the importance ranking's correlation with gate 1's below its minimum
+    (P3). All resolve automatically when the condition clears.
     """
     specs: dict[Check, tuple[str | None, int, Severity]] = {
         Check.DRIFT: ("drift_share", 2, Severity.P3),
@@ -192,6 +193,7 @@ def default_rules(monitor: Monitor) -> list[AlertRule]:
         Check.FAIRNESS: ("disparate_impact", 1, Severity.P2),
         Check.OPERATIONS: ("error_rate", 2, Severity.P2),
         Check.EXPLANATION_DRIFT: ("importance_rank_correlation", 1, Severity.P3),
+        Check.ESTIMATED_PERFORMANCE: ("estimate", 1, Severity.P2),
     }
     rules: list[AlertRule] = []
     for check in monitor.checks:

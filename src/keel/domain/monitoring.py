@@ -35,8 +35,10 @@ class Check(StrEnum):
     PERFORMANCE = "performance"
     FAIRNESS = "fairness"
     OPERATIONS = "operations"
-    # Runs the model in the sandbox per window: only on monitors that name it (see ALL_CHECKS).
+    # Runs the model in the sandbox per window: only on monitors that name it (DEFAULT_CHECKS).
     EXPLANATION_DRIFT = "explanation_drift"
+    # Performance estimated before labels arrive (CBPE, DLE); see keel.services.estimation.
+    ESTIMATED_PERFORMANCE = "estimated_performance"
 
 
 class Status(StrEnum):
@@ -488,8 +490,13 @@ def _limits(kind: type[_L], raw: Any, where: str) -> _L:
 
 # -- monitors ----------------------------------------------------------------------------------
 
-# What a monitor runs when it names no checks: every check but those that run the model.
-ALL_CHECKS: tuple[Check, ...] = tuple(c for c in Check if c != Check.EXPLANATION_DRIFT)
+ALL_CHECKS: tuple[Check, ...] = tuple(Check)
+# What a monitor runs when it names no checks. Asked for by name only: explanation_drift (it runs
+# the model in the sandbox per window) and estimated_performance (it needs an estimator fitted on
+# a reference that carries predictions and labels).
+DEFAULT_CHECKS: tuple[Check, ...] = tuple(
+    c for c in Check if c not in (Check.EXPLANATION_DRIFT, Check.ESTIMATED_PERFORMANCE)
+)
 
 
 @dataclass(frozen=True)
@@ -505,7 +512,7 @@ class Monitor:
     model: str
     name: str = "default"
     version: int | None = None
-    checks: tuple[Check, ...] = ALL_CHECKS
+    checks: tuple[Check, ...] = DEFAULT_CHECKS
     window: Window = Window()
     reference_version: int | None = None
     thresholds: Thresholds = Thresholds()

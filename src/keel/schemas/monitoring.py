@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from keel.domain.monitoring import ALL_CHECKS, Check, Status
+from keel.domain.monitoring import ALL_CHECKS, DEFAULT_CHECKS, Check, Status
 from keel.schemas.base import Id, WireIn, WireOut
 
 MonitorName = Annotated[str, Field(max_length=128)]
@@ -32,7 +32,9 @@ class MonitorIn(WireIn):
         default=None,
         description="The version to watch; left out, the production alias, else newest.",
     )
-    checks: list[Check] = Field(default_factory=lambda: list(ALL_CHECKS), max_length=len(Check))
+    checks: list[Check] = Field(
+        default_factory=lambda: list(DEFAULT_CHECKS), max_length=len(ALL_CHECKS)
+    )
     window: WindowSpec = "hourly"
     reference_version: Id | None = Field(
         default=None,
@@ -48,7 +50,7 @@ class MonitorPatch(WireIn):
     """Fields to change; those left out stay. ``version`` or ``reference_version`` set to null
     go back to following the live version / the version's own reference."""
 
-    checks: list[Check] | None = Field(default=None, max_length=len(Check))
+    checks: list[Check] | None = Field(default=None, max_length=len(ALL_CHECKS))
     window: WindowSpec | None = None
     version: Id | None = None
     reference_version: Id | None = None

@@ -42,6 +42,8 @@ class ReferenceOut(WireOut):
     rows: int
     columns: list[str]
     profile: dict[str, Any]  # keel.stats.profile.DatasetProfile.to_dict()
+    # The estimation-fit job queued when the data carried predictions and labels.
+    estimation_job: int | None = None
 
 
 class RetentionIn(WireIn):

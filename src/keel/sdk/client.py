@@ -50,6 +50,7 @@ from keel.sdk.delivery import DeliveryCalls
 from keel.sdk.deployments import DeploymentCalls
 from keel.sdk.documents import DocumentsMixin
 from keel.sdk.drills import DrillCalls
+from keel.sdk.estimation import EstimationCalls
 from keel.sdk.evaluation import EvaluationMixin
 from keel.sdk.governance import GovernanceMixin
 from keel.sdk.incidents import IncidentCalls
@@ -97,6 +98,7 @@ class Client(
     JobCalls,
     DeploymentCalls,
     DrillCalls,
+    EstimationCalls,
 ):
     """A connection to one Keel server.
 

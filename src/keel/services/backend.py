@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from keel.config import Settings
+from keel.domain.monitoring import Check
 from keel.errors import NotReady
 from keel.services.alerts import Alerts
 from keel.services.audit import AuditTrail
@@ -17,6 +18,8 @@ from keel.services.delivery import Delivery, RolloutCanaries
 from keel.services.deployments import Deployments
 from keel.services.drill_jobs import register_drill_kind
 from keel.services.drills import Drills
+from keel.services.estimation.check import estimated_performance
+from keel.services.estimation.service import ESTIMATION_FIT, Estimation
 from keel.services.evaluation import Evaluation
 from keel.services.explanation_drift import WindowExplanations
 from keel.services.governance import Governance
@@ -50,6 +53,7 @@ from keel.store.sql.costs import SqlCostStore
 from keel.store.sql.delivery import SqlDeliveryStore
 from keel.store.sql.deployments import SqlDeploymentStore
 from keel.store.sql.drills import SqlDrillStore
+from keel.store.sql.estimation import SqlEstimatorStore
 from keel.store.sql.evaluation import SqlEvaluationStore
 from keel.store.sql.governance import SqlGovernanceStore
 from keel.store.sql.identity import SqlIdentityStore
@@ -94,6 +98,7 @@ class Backend:
     mlflow: MlflowRegistry
     jobs: Jobs
     deployments: Deployments
+    estimation: Estimation
     drills: Drills = field(init=False)
 
     @classmethod
@@ -142,6 +147,9 @@ class Backend:
             explanations=WindowExplanations(governance.store, evaluation),
         )
         telemetry.on_labels(monitoring.labels_arrived)
+        # Label-free estimates: fitted by a job when a reference carries predictions and labels.
+        estimation = Estimation(SqlEstimatorStore(engine), registry, telemetry)
+        monitoring.add_check(Check.ESTIMATED_PERFORMANCE, estimated_performance(estimation))
         monitoring.on_created(alerts.on_monitor_created)
         monitoring.on_deleted(alerts.on_monitor_deleted)
         monitoring.on_points(alerts.on_points)
@@ -230,6 +238,7 @@ class Backend:
                 max_attempts=settings.job_max_attempts,
             ),
             deployments=deployments,
+            estimation=estimation,
         )
         backend.maturity = MaturityScoring(
             SqlValueStore(engine),
@@ -265,6 +274,7 @@ class Backend:
         )
         backend.maturity.drills = backend.drills
         register_drill_kind(backend.jobs, backend.drills)
+        backend.jobs.handle(ESTIMATION_FIT, estimation.fit_job())
         # Every incident change queues its incident.* webhooks (after the change commits).
         backend.incidents.add_listener(notifications.incident_listener)
         # ...and so does every gate run, sign-off decision, promotion and rollback.

@@ -50,7 +50,9 @@ DeletedHook = Callable[[Principal, Monitor, Sequence[Monitor]], None]
 LIVE_ALIAS = "production"
 DEFAULT_LABEL_HORIZON = timedelta(days=7)
 # The checks that read labels, so the ones a late labels batch can change.
-LABEL_CHECKS = frozenset({Check.PERFORMANCE, Check.FAIRNESS, Check.EXPLANATION_DRIFT})
+LABEL_CHECKS = frozenset(
+    {Check.PERFORMANCE, Check.FAIRNESS, Check.EXPLANATION_DRIFT, Check.ESTIMATED_PERFORMANCE}
+)
 MAX_SERIES_POINTS = 10_000
 NUMERIC_TYPES = frozenset({ColumnType.INTEGER, ColumnType.FLOAT})
 PROFILED_ROLES = frozenset({ColumnRole.FEATURE, ColumnRole.PROTECTED_ATTRIBUTE})
@@ -87,6 +89,12 @@ class Monitoring:
         self._created_hooks: list[MonitorHook] = []
         self._points_hooks: list[PointsHook] = []
         self._deleted_hooks: list[DeletedHook] = []
+        self._checks: dict[Check, Callable[[CheckContext], list[MetricPoint]]] = {}
+
+    def add_check(self, check: Check, runner: Callable[[CheckContext], list[MetricPoint]]) -> None:
+        """Run ``check`` with ``runner`` (a check that needs more than telemetry, e.g.
+        estimated_performance, which reads the estimation service's fitted estimators)."""
+        self._checks[check] = runner
 
     def on_created(self, hook: MonitorHook) -> None:
         """Call ``hook(by, monitor)`` after a monitor is created (default alert rules)."""
@@ -220,7 +228,8 @@ class Monitoring:
         points: list[MetricPoint] = []
         for check in monitor.checks:
             try:
-                points.extend(run_check(check, ctx))
+                runner = self._checks.get(check)
+                points.extend(runner(ctx) if runner is not None else run_check(check, ctx))
             except InvalidInput as exc:
                 # Data a check cannot use (e.g. a score on a multi-class model) must not stop
                 # the other checks, nor block the schedule on this window forever.

@@ -32,6 +32,7 @@ from keel.domain.monitoring import (
 )
 from keel.domain.signature import ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import LABEL, PREDICTION, SCORE, OperationsStats
+from keel.errors import InvalidInput
 from keel.stats import drift as drift_stats
 from keel.stats import explanation_drift as explanation_stats
 from keel.stats import fairness as fairness_stats
@@ -156,6 +157,10 @@ def run_check(check: Check, ctx: CheckContext) -> list[MetricPoint]:
         Check.OPERATIONS: operations,
         Check.EXPLANATION_DRIFT: explanation_drift,
     }
+    if check not in runners:
+        # Checks that need more than telemetry (estimated_performance) are run by the service
+        # that owns them; see `Monitoring.add_check`.
+        raise InvalidInput(f"The {check} check is not available on this server.")
     return runners[check](ctx)
 
 

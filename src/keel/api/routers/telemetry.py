@@ -160,7 +160,8 @@ def _reference_out(name: str, version: Id, telemetry: Telemetry) -> ReferenceOut
 
 @router.put(
     "/versions/{version}/reference",
-    summary="Set the version's reference profile from a dataset (Parquet, Arrow IPC or CSV body)",
+    summary="Set the version's reference profile from a dataset (Parquet, Arrow IPC or CSV body); "
+    "with the model's prediction, score and label columns it also queues the estimation fit",
     openapi_extra={"requestBody": _TABLE_BODY},
 )
 async def set_reference(
@@ -168,6 +169,7 @@ async def set_reference(
     version: Id,
     request: Request,
     telemetry: TelemetryDep,
+    backend: Annotated[Backend, Depends(get_backend)],
     caller: Writer,
     bins: Annotated[int, Query(ge=2, le=1000, description="Bins per numeric column.")] = 20,
     top_k: Annotated[int, Query(ge=1, le=10_000, description="Categories kept per column.")] = 50,
@@ -177,16 +179,23 @@ async def set_reference(
 
     def build() -> ReferenceOut:
         telemetry.authorize_write(caller, name)
+        table = telemetry.decode(body, kind)
+        estimation = backend.estimation
+        prepared = estimation.prepare_reference(caller, name, version, table)
         telemetry.set_reference(
             caller,
             name,
             version,
-            telemetry.decode(body, kind),
+            table,
             source=source or f"upload ({kind})",
             bins=bins,
             top_k=top_k,
         )
-        return _reference_out(name, version, telemetry)
+        # With the model's predictions and labels in it, the reference also fits estimation.
+        job = None
+        if prepared is not None:
+            job = estimation.reference_set(caller, backend.jobs, prepared).job_id
+        return _reference_out(name, version, telemetry).model_copy(update={"estimation_job": job})
 
     return await run_in_threadpool(build)
 

@@ -207,6 +207,7 @@ from keel.store.sql import tables_compute_usage as _compute_usage  # noqa: E402,
 from keel.store.sql import tables_costs as _costs  # noqa: E402,F401
 from keel.store.sql import tables_deployments as _deployments  # noqa: E402,F401
 from keel.store.sql import tables_drills as _drills  # noqa: E402,F401
+from keel.store.sql import tables_estimation as _estimation  # noqa: E402,F401
 from keel.store.sql import tables_evaluation as _evaluation  # noqa: E402,F401
 from keel.store.sql import tables_governance as _governance  # noqa: E402,F401
 from keel.store.sql import tables_incidents as _incidents  # noqa: E402,F401
