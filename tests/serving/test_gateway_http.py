@@ -25,6 +25,7 @@ from keel.domain.permissions import Role
 from keel.domain.registry import Model, VersionDraft
 from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import ARM
+from keel.serving.callers import MAX_AGE_S, RecentCallers
 
 ROWS = [[0.5, -0.2], [-1.0, 1.5], [2.0, 0.1]]
 
@@ -241,6 +242,33 @@ def test_only_a_predict_permission_in_the_models_team_predicts(world: Served) ->
     # A predictor reads nothing else and writes nothing.
     listed = world.client.get("/api/v1/models", headers=world.auth)
     assert listed.status_code == 403
+
+
+def test_a_revoked_token_stops_predicting_within_a_second(world: Served) -> None:
+    now = [100.0]
+    identity = world.backend.identity
+    remembered = world.gateway.callers
+    world.gateway.callers = RecentCallers(identity.authenticate, clock=lambda: now[0])
+    token = token_for(world.backend, "revoked-app", Role.PREDICTOR, "risk")
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def predict() -> Any:
+        return world.client.post(
+            "/models/churn/invocations", json={"instances": ROWS}, headers=auth
+        )
+
+    try:
+        assert predict().status_code == 200
+        (info,) = identity.store.list_tokens("revoked-app")
+        identity.revoke_token(ADMIN, info.id)
+        now[0] += MAX_AGE_S / 2
+        assert predict().status_code == 200  # remembered for up to MAX_AGE_S
+        now[0] += MAX_AGE_S / 2
+        _error(predict(), 401)
+        now[0] += 60
+        _error(predict(), 401)  # a refusal is never remembered
+    finally:
+        world.gateway.callers = remembered
 
 
 # -- a model that fails -------------------------------------------------------------------------

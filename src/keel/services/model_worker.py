@@ -76,12 +76,29 @@ def _predict(model: Any, frame: Any) -> tuple[Any, Any]:
     return prediction, _score(model, frame)
 
 
+def _frame(table: Any) -> Any:
+    """The batch as a pandas DataFrame, equal to ``table.to_pandas()``.
+
+    When every column is float64 (a signature's float features: the common case), the frame is
+    built from one 2-D array, about half the cost of `to_pandas` on a small batch; NaN stands for
+    null either way. Any other mix of types goes through `to_pandas`.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    if table.num_columns and all(t == pa.float64() for t in table.schema.types):
+        values = np.column_stack([c.to_numpy() for c in table.columns])
+        return pd.DataFrame(values, columns=list(table.column_names))
+    return table.to_pandas()
+
+
 def _answer(model: Any, features: list[str], table: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
     sizes = [int(n) for n in json.loads(table.schema.metadata[SIZES_KEY])]
-    frame = table.to_pandas()
+    frame = _frame(table)
     usable = [c for c in features if c in frame.columns] or list(frame.columns)
     if usable != list(frame.columns):
         frame = frame[usable]

@@ -34,15 +34,26 @@ class RecentCallers:
         self._seen: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def remembered(self, token: str | None) -> Principal | None:
+        """The principal behind ``token`` when it checked out less than `max_age_s` ago; None
+        when the identity store must be asked (`principal`). Never touches the store, so the
+        gateway calls it on its event loop and asks the store from a thread only on a miss."""
+        if not token:
+            return None
+        seen = self._seen.get(token_digest(token))
+        if seen is not None and self._clock() - seen[0] < self.max_age_s:
+            return seen[1]
+        return None
+
     def principal(self, token: str | None) -> Principal:
         """The principal behind ``token``; `Unauthenticated` as the identity store says."""
         if not token:
             return self._authenticate(token)
+        found = self.remembered(token)
+        if found is not None:
+            return found
         digest = token_digest(token)
         now = self._clock()
-        seen = self._seen.get(digest)
-        if seen is not None and now - seen[0] < self.max_age_s:
-            return seen[1]
         principal = self._authenticate(token)
         with self._lock:
             if len(self._seen) >= MAX_ENTRIES:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from keel.domain.signature import Column, ColumnRole, Signature
+from keel.domain.signature import Column, ColumnRole, ColumnType, Signature
 from keel.domain.telemetry import PREDICTION_ID
 from keel.errors import InvalidInput
 from keel.services.telemetry_validation import ARROW_TYPES, conform
@@ -46,6 +46,11 @@ class RequestRows:
 
 
 def _column_values(name: str, values: Sequence[Any], column: Column) -> pa.ChunkedArray:
+    if column.dtype is ColumnType.FLOAT and all(type(v) is float or v is None for v in values):
+        # The common case, four times cheaper than inferring and conforming: JSON floats for a
+        # float column. NaN becomes null, as `conform` makes it; anything else (ints, bools,
+        # text) takes the general path below, which also words the errors.
+        return pa.chunked_array([pa.array(values, pa.float64(), from_pandas=True)])
     try:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):

@@ -8,6 +8,7 @@ of each row (``X-Keel-Prediction-Ids``, comma-separated, in row order; V2 also i
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Annotated, Any
@@ -34,15 +35,20 @@ class Caller:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(
+    # async, as every dependency of these routes: FastAPI runs a plain `def` dependency in its
+    # thread pool, two thread hops per request for a dictionary look-up.
+    async def __call__(
         self,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if self.permission == Permission.PUBLIC:
             return Principal("anonymous")
-        gateway = _gateway(request)
-        principal = gateway.callers.principal(credentials.credentials if credentials else None)
+        callers = _gateway(request).callers
+        token = credentials.credentials if credentials else None
+        principal = callers.remembered(token)
+        if principal is None:  # ask the identity store, off the event loop
+            principal = await asyncio.to_thread(callers.principal, token)
         authorize(principal, self.permission)  # in some team; the model's team is checked next
         return principal
 
@@ -57,7 +63,11 @@ def _gateway(request: Request) -> Gateway:
     return gateway
 
 
-GatewayDep = Annotated[Gateway, Depends(_gateway)]
+async def _gateway_dependency(request: Request) -> Gateway:
+    return _gateway(request)
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway_dependency)]
 
 
 def _finite(value: Any) -> Any:
