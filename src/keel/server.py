@@ -16,7 +16,7 @@ from keel.api.metrics import HttpMetrics
 from keel.api.routers import health
 from keel.services.backend import Backend
 from keel.serving.app import install_gateway
-from keel.web import assets, docs, login, pages
+from keel.web import assets, docs, login, model_page, portfolio, version_page
 from keel.web.headers import SecurityHeaders
 
 
@@ -27,7 +27,14 @@ def build_app(backend: Backend) -> FastAPI:
     """
     app = create_app(backend)
     install_gateway(app, backend)
-    for router in (pages.router, login.router, docs.router, assets.router):
+    for router in (
+        portfolio.router,
+        model_page.router,
+        version_page.router,
+        login.router,
+        docs.router,
+        assets.router,
+    ):
         app.include_router(router)
     login.install_login_handlers(app)
     app.add_middleware(SecurityHeaders)

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -96,14 +96,17 @@ class Value:
         value = self.value_model(model)
         return self._realized(value, start, end)
 
-    def _realized(self, value: ValueModel, start: datetime, end: datetime) -> ValueEstimate:
-        owner = self.registry.get_model(value.model)
+    def _realized(
+        self, value: ValueModel, start: datetime, end: datetime, latest: int | None = None
+    ) -> ValueEstimate:
+        if latest is None:
+            latest = self.registry.get_model(value.model).latest_version
         if value.kind is ValueKind.DECLARED:
             return _empty()
         total: ValueEstimate | None = None
-        for version in range(1, owner.latest_version + 1):
+        for version in range(1, latest + 1):
             rows = self.telemetry.labelled_predictions(
-                owner.name, version, start, end, include_unlabelled=True
+                value.model, version, start, end, include_unlabelled=True
             )
             if rows.num_rows == 0:
                 continue
@@ -136,26 +139,41 @@ class Value:
 
     def month(self, model: str, month: str) -> MonthRoi:
         """Value, cost and ROI of ``model`` in ``month`` (YYYY-MM)."""
-        start, end = month_bounds(month)
         value = self.value_model(model)
+        cost = None if self.costs is None else self.costs.month_cost(month, model=value.model)
+        return self._month(value, month, cost, None)
+
+    def months_of(
+        self, latest: Mapping[str, int], month: str, costs: Mapping[str, Decimal]
+    ) -> dict[str, MonthRoi]:
+        """`month` for many models at once (a dashboard page): ``latest`` maps each model to its
+        newest version number and ``costs`` gives their month's cost (a missing model cost 0).
+        Value models are read in one statement; models without one are left out."""
+        found = self.store.value_models(list(latest))
+        return {
+            name: self._month(value, month, costs.get(name, Decimal(0)), latest[name])
+            for name, value in found.items()
+        }
+
+    def _month(
+        self, value: ValueModel, month: str, cost: Decimal | None, latest: int | None
+    ) -> MonthRoi:
+        start, end = month_bounds(month)
         notes: list[str] = []
         if value.kind is ValueKind.DECLARED:
             earned = value.amounts["monthly"]
             realized = ValueEstimate(earned, earned, earned, 0, 0)
             notes.append("declared monthly value")
         else:
-            realized = self._realized(value, start, end)
+            realized = self._realized(value, start, end, latest)
             if realized.predictions and not realized.labelled:
                 notes.append("no labels yet: value unknown")
             elif realized.unpriced:
                 notes.append(
                     f"{realized.unpriced} predictions of versions with no labels yet are not valued"
                 )
-        cost: Decimal | None = None
-        if self.costs is None:
+        if cost is None:
             notes.append("cost unknown: no cost source is connected")
-        else:
-            cost = self.costs.month_cost(month, model=value.model)
         known_value = realized if realized.labelled or value.kind is ValueKind.DECLARED else None
         roi: float | None = None
         if cost is not None and known_value is not None:

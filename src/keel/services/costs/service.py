@@ -253,6 +253,22 @@ class CostService:
             check_name(team, "team")
         return micros_to_decimal(self.period_micros(start, end, model=model, team=team))
 
+    def month_cost_by_model(self, month: str) -> tuple[Decimal, dict[str, Decimal]]:
+        """The whole portfolio's cost in YYYY-MM (unallocated included) and each model's, from
+        one allocation of the month: what a page listing many models asks, instead of
+        `month_cost` once per model."""
+        start, end = parse_month(month)
+        total = 0
+        by_model: dict[str, int] = defaultdict(int)
+        rows: list[tuple[str | None, int]] = [
+            (a.model, a.micros) for a in self.allocations(start, end)
+        ] + [(m.model, m.micros) for m in self.metered(start, end)]
+        for model, micros in rows:
+            total += micros
+            if model is not None:
+                by_model[model] += micros
+        return micros_to_decimal(total), {m: micros_to_decimal(v) for m, v in by_model.items()}
+
     def daily_micros(
         self, start: date, end: date, *, model: str | None = None, team: str | None = None
     ) -> list[int]:

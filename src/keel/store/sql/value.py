@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -118,6 +119,16 @@ class SqlValueStore:
                 .where(models.c.name == model)
             ).first()
             return None if row is None else _value_model(model, row)
+
+    def value_models(self, names: Sequence[str]) -> dict[str, ValueModel]:
+        """The value models of ``names`` that have one, in one statement."""
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(value_models, models.c.name.label("model_name"))
+                .join(models, models.c.id == value_models.c.model_id)
+                .where(models.c.name.in_(list(names)))
+            ).all()
+        return {r.model_name: _value_model(r.model_name, r) for r in rows}
 
     def attest(
         self, scope: str, subject: str, criterion: str, comment: str, actor: str
