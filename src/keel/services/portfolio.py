@@ -408,12 +408,10 @@ def _candidate(found: Upcoming | None) -> CandidateGates | None:
         verdict = "failed"
     elif GateOutcome.ERROR in outcomes:
         verdict = "error"
-    elif all(
-        found.gates.get(str(g)) in (GateOutcome.PASSED, GateOutcome.NOT_REQUIRED)
-        for g in EVIDENCE_GATES
-    ):
-        signoff = found.gates.get(str(Gate.SIGNOFF))
-        verdict = "passed" if signoff == GateOutcome.PASSED else "awaiting sign-off"
-    else:
+    elif any(found.gates.get(str(g)) == GateOutcome.PENDING for g in EVIDENCE_GATES):
         verdict = "pending"
+    elif found.gates.get(str(Gate.SIGNOFF)) == GateOutcome.PASSED:
+        verdict = "passed"
+    else:  # every evidence gate the run recorded passed: a candidate waits for its sign-off
+        verdict = "awaiting sign-off"
     return CandidateGates(found.version, found.status, verdict, dict(found.gates))
