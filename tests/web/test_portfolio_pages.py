@@ -289,7 +289,7 @@ def test_statement_counts_do_not_grow_with_the_rows_shown(
         backend.registry.register_version(
             ADMIN, "m00", io.BytesIO(f"more {n}".encode()), "m.bin", VersionDraft()
         )
-    backend.portfolio._maturity = None  # as after the cache expired
+    backend.portfolio.forget_slow_tiles()  # as after they expired
     browser.get("/", headers=bearer(admin_token))
     many, model_many = counted("/"), counted("/models/m00")
     assert (many, model_many) == (few, model_few)

@@ -6,18 +6,23 @@ SLO budgets, value models) plus one allocation of the month's costs, so its stat
 not grow with the number of rows. Portfolio-wide tiles come from the same services the API uses:
 costs and the month-end forecast, DORA (last 30 days) and maturity.
 
-Scoring maturity reads every version of every model (`MaturityScoring` has no batch form yet), so
-its distribution is kept for `MATURITY_TTL` and shown with the time it was computed.
+Scoring maturity reads every version of every model (`MaturityScoring` has no batch form yet), and
+the month-end forecast re-allocates eight weeks of bills day by day, so these tiles (with DORA) are
+kept for `SLOW_TILES_TTL` and shown with the time they were computed; the month's spend so far is
+always fresh.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from keel.domain.costs import Budget, BudgetScope, Forecast
 from keel.domain.deployments import Deployment, Strategy
@@ -41,7 +46,7 @@ from keel.store.sql.portfolio import (
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 1000
-MATURITY_TTL = timedelta(minutes=10)
+SLOW_TILES_TTL = timedelta(minutes=10)
 DORA_DAYS = 30
 SORTS = ("name", "team", "owner", "risk_tier", "production", "incidents", "versions")
 
@@ -239,6 +244,24 @@ class PortfolioPage:
         return max(1, -(-self.total // self.query.per_page))
 
 
+@dataclass(frozen=True)
+class _Facts:
+    production: Mapping[int, int]
+    rollouts: Mapping[int, Deployment]
+    incidents: Mapping[int, Mapping[str, int]]
+    upcoming: Mapping[int, Upcoming]
+    checks: Mapping[int, list[CheckStatus]]
+    slo_budgets: Mapping[int, list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class _SlowTiles:
+    at: datetime
+    spend: Spend
+    dora: Dora
+    maturity: Maturity
+
+
 @dataclass
 class PortfolioService:
     store: SqlPortfolioStore
@@ -247,43 +270,64 @@ class PortfolioService:
     delivery: Delivery
     maturity: MaturityScoring
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _maturity: Maturity | None = field(default=None, init=False, repr=False)
+    _slow: _SlowTiles | None = field(default=None, init=False, repr=False)
+
+    def forget_slow_tiles(self) -> None:
+        """Recompute the forecast, DORA and maturity tiles at the next page (tests, the bench)."""
+        self._slow = None
 
     def page(self, query: PortfolioQuery) -> PortfolioPage:
         """The tiles and one page of rows (reading is open to every viewer, like the models)."""
         now = self.clock()
         month = f"{now.year:04d}-{now.month:02d}"
-        total, lines = self.store.models(
-            PortfolioFilter(query.team, query.risk_tier, query.status),
-            sort=query.sort,
-            descending=query.descending,
-            offset=(query.page - 1) * query.per_page,
-            limit=query.per_page,
-        )
         spent, by_model = self.costs.month_cost_by_model(month)
-        rows = self._rows(lines, month, by_model)
+        with self.store.reading() as conn:
+            total, lines = self.store.models(
+                PortfolioFilter(query.team, query.risk_tier, query.status),
+                sort=query.sort,
+                descending=query.descending,
+                offset=(query.page - 1) * query.per_page,
+                limit=query.per_page,
+                conn=conn,
+            )
+            facts = self._facts([line.id for line in lines], conn)
+            counts = (
+                self.store.models_in_production(conn),
+                self.store.open_incidents_by_severity(conn),
+                self.store.candidates_waiting(conn),
+            )
+            teams = tuple(self.store.team_names(conn))
+        rows = self._rows(lines, month, by_model, facts)
+        slow = self._slow_tiles(month, now)
         tiles = Tiles(
-            in_production=self.store.models_in_production(),
-            incidents_by_severity=self.store.open_incidents_by_severity(),
-            candidates_waiting=self.store.candidates_waiting(),
-            spend=self._spend(month, spent, now),
-            dora=self._dora(now),
-            maturity=self.maturity_levels(now),
+            in_production=counts[0],
+            incidents_by_severity=counts[1],
+            candidates_waiting=counts[2],
+            spend=dataclasses.replace(slow.spend, spent=spent),
+            dora=slow.dora,
+            maturity=slow.maturity,
         )
-        return PortfolioPage(query, total, rows, tiles, tuple(self.store.team_names()))
+        return PortfolioPage(query, total, rows, tiles, teams)
+
+    def _facts(self, ids: list[int], conn: Connection) -> _Facts:
+        if not ids:
+            return _Facts({}, {}, {}, {}, {}, {})
+        return _Facts(
+            production=self.store.production_versions(ids, conn),
+            rollouts=self.store.rollouts(ids, conn),
+            incidents=self.store.open_incidents(ids, conn),
+            upcoming=self.store.upcoming(ids, conn),
+            checks=self.store.latest_checks(ids, conn),
+            slo_budgets=self.store.slo_budgets(ids, conn),
+        )
 
     def _rows(
-        self, lines: list[ModelLine], month: str, costs: Mapping[str, Decimal]
+        self, lines: list[ModelLine], month: str, costs: Mapping[str, Decimal], facts: _Facts
     ) -> tuple[PortfolioRow, ...]:
-        ids = [line.id for line in lines]
-        if not ids:
+        if not lines:
             return ()
-        production = self.store.production_versions(ids)
-        rollouts = self.store.rollouts(ids)
-        incidents = self.store.open_incidents(ids)
-        upcoming = self.store.upcoming(ids)
-        checks = self.store.latest_checks(ids)
-        slo_budgets = self.store.slo_budgets(ids)
+        production, rollouts, incidents = facts.production, facts.rollouts, facts.incidents
+        upcoming, checks, slo_budgets = facts.upcoming, facts.checks, facts.slo_budgets
         budgets = {
             b.target: b.amount_micros for b in self.costs.budgets() if b.scope == BudgetScope.MODEL
         }
@@ -316,6 +360,17 @@ class PortfolioService:
             )
         return tuple(rows)
 
+    def _slow_tiles(self, month: str, now: datetime) -> _SlowTiles:
+        """The month-end forecast, DORA and maturity: each reads far more than a page's rows,
+        and each moves slowly, so they are kept for `SLOW_TILES_TTL`."""
+        cached = self._slow
+        if cached is not None and cached.spend.month == month and now - cached.at < SLOW_TILES_TTL:
+            return cached
+        self._slow = _SlowTiles(
+            now, self._spend(month, Decimal(0), now), self._dora(now), self._maturity_levels(now)
+        )
+        return self._slow
+
     def _spend(self, month: str, spent: Decimal, now: datetime) -> Spend:
         budget = next((b for b in self.costs.budgets() if b.scope == BudgetScope.PORTFOLIO), None)
         # Without a portfolio budget the forecast is still wanted: judged against a zero budget
@@ -342,20 +397,15 @@ class PortfolioService:
             recovery_hours=found.recovery_hours,
         )
 
-    def maturity_levels(self, now: datetime | None = None) -> Maturity:
-        """How many models sit at each Google MLOps level, kept for `MATURITY_TTL`."""
-        now = now or self.clock()
-        cached = self._maturity
-        if cached is not None and now - cached.computed_at < MATURITY_TTL:
-            return cached
+    def _maturity_levels(self, now: datetime) -> Maturity:
+        """How many models sit at each Google MLOps level."""
         teams = [t.name for t in self.maturity.all_teams()]
         levels = Counter(
             self.maturity.score_model(m.name, now=now).google.level
             for team in teams
             for m in self.maturity.team_models(team)
         )
-        self._maturity = Maturity(dict(sorted(levels.items())), now)
-        return self._maturity
+        return Maturity(dict(sorted(levels.items())), now)
 
 
 def health(checks: list[CheckStatus], slo_budgets: list[tuple[str, float]]) -> Health:

@@ -5,12 +5,13 @@ page, never one per model, so a page of 1,000 models costs the same statements a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from keel.domain.deployments import Deployment, DeploymentState
@@ -77,6 +78,16 @@ class SqlPortfolioStore:
     def __repr__(self) -> str:
         return f"SqlPortfolioStore({self._engine.url!r})"
 
+    @contextmanager
+    def reading(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """One read transaction for several of the reads below (pass it as ``conn``): a page's
+        facts come from one snapshot, over one connection."""
+        if conn is not None:
+            yield conn
+            return
+        with read_transaction(self._engine) as opened:
+            yield opened
+
     # -- the page of models --------------------------------------------------------------------
 
     def _sort_keys(self) -> dict[str, Any]:
@@ -108,7 +119,14 @@ class SqlPortfolioStore:
         return tuple(self._sort_keys())
 
     def models(
-        self, where: PortfolioFilter, *, sort: str, descending: bool, offset: int, limit: int
+        self,
+        where: PortfolioFilter,
+        *,
+        sort: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+        conn: Connection | None = None,
     ) -> tuple[int, list[ModelLine]]:
         """The number of models matching ``where``, and the page of them in ``sort`` order."""
         conditions: list[ColumnElement[bool]] = []
@@ -144,7 +162,7 @@ class SqlPortfolioStore:
             .limit(limit)
         )
         counted = select(func.count()).select_from(joined).where(*conditions)
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             total = int(conn.execute(counted).scalar_one())
             rows = conn.execute(page).all()
         return total, [
@@ -152,13 +170,15 @@ class SqlPortfolioStore:
             for r in rows
         ]
 
-    def team_names(self) -> list[str]:
-        with read_transaction(self._engine) as conn:
+    def team_names(self, conn: Connection | None = None) -> list[str]:
+        with self.reading(conn) as conn:
             return list(conn.execute(select(teams.c.name).order_by(teams.c.name)).scalars())
 
     # -- facts about the models of a page (one statement each) ---------------------------------
 
-    def production_versions(self, ids: Sequence[int]) -> dict[int, int]:
+    def production_versions(
+        self, ids: Sequence[int], conn: Connection | None = None
+    ) -> dict[int, int]:
         """Each model's version under the ``production`` alias."""
         stmt = (
             select(alias_assignments.c.model_id, model_versions.c.version)
@@ -169,10 +189,10 @@ class SqlPortfolioStore:
                 alias_assignments.c.cleared_at.is_(None),
             )
         )
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             return {int(r.model_id): int(r.version) for r in conn.execute(stmt)}
 
-    def rollouts(self, ids: Sequence[int]) -> dict[int, Deployment]:
+    def rollouts(self, ids: Sequence[int], conn: Connection | None = None) -> dict[int, Deployment]:
         """Each model's deployment in progress (progressing or paused)."""
         active = (str(DeploymentState.PROGRESSING), str(DeploymentState.PAUSED))
         stmt = (
@@ -181,10 +201,12 @@ class SqlPortfolioStore:
             .where(deployments.c.model_id.in_(ids), deployments.c.state.in_(active))
             .order_by(deployments.c.id)
         )
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             return {int(r.model_id): _deployment(r.model_name, r) for r in conn.execute(stmt)}
 
-    def open_incidents(self, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    def open_incidents(
+        self, ids: Sequence[int], conn: Connection | None = None
+    ) -> dict[int, dict[str, int]]:
         """Open (not resolved) incidents per model and severity."""
         stmt = (
             select(incidents.c.model_id, incidents.c.severity, func.count().label("n"))
@@ -192,12 +214,12 @@ class SqlPortfolioStore:
             .group_by(incidents.c.model_id, incidents.c.severity)
         )
         found: dict[int, dict[str, int]] = defaultdict(dict)
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             for r in conn.execute(stmt):
                 found[int(r.model_id)][r.severity] = int(r.n)
         return dict(found)
 
-    def upcoming(self, ids: Sequence[int]) -> dict[int, Upcoming]:
+    def upcoming(self, ids: Sequence[int], conn: Connection | None = None) -> dict[int, Upcoming]:
         """Each model's newest version not yet in production, and its latest gate outcomes."""
         newest = (
             select(model_versions.c.model_id, func.max(model_versions.c.version).label("version"))
@@ -233,7 +255,7 @@ class SqlPortfolioStore:
             .order_by(chosen.c.model_id, gate_results.c.id)
         )
         found: dict[int, Upcoming] = {}
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             for r in conn.execute(stmt):
                 model_id = int(r.model_id)
                 entry = found.setdefault(
@@ -243,7 +265,9 @@ class SqlPortfolioStore:
                     entry.gates[r.gate] = r.outcome
         return found
 
-    def latest_checks(self, ids: Sequence[int]) -> dict[int, list[CheckStatus]]:
+    def latest_checks(
+        self, ids: Sequence[int], conn: Connection | None = None
+    ) -> dict[int, list[CheckStatus]]:
         """Each model's monitoring checks in their newest window: the worst point of each."""
         newest = (
             select(
@@ -269,7 +293,7 @@ class SqlPortfolioStore:
             ),
         )
         worst: dict[tuple[int, str], CheckStatus] = {}
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             for r in conn.execute(stmt):
                 status = Status(r.status)
                 key = (int(r.model_id), r.check)
@@ -281,7 +305,9 @@ class SqlPortfolioStore:
             found[model_id].append(point)
         return dict(found)
 
-    def slo_budgets(self, ids: Sequence[int]) -> dict[int, list[tuple[str, float]]]:
+    def slo_budgets(
+        self, ids: Sequence[int], conn: Connection | None = None
+    ) -> dict[int, list[tuple[str, float]]]:
         """Each model's SLOs with the share of error budget left at their last evaluation."""
         stmt = (
             select(slos.c.model_id, slos.c.name, slo_budgets.c.budget_remaining)
@@ -290,37 +316,37 @@ class SqlPortfolioStore:
             .order_by(slos.c.model_id, slos.c.name)
         )
         found: dict[int, list[tuple[str, float]]] = defaultdict(list)
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             for r in conn.execute(stmt):
                 found[int(r.model_id)].append((r.name, float(r.budget_remaining)))
         return dict(found)
 
     # -- the tiles -----------------------------------------------------------------------------
 
-    def models_in_production(self) -> int:
+    def models_in_production(self, conn: Connection | None = None) -> int:
         stmt = select(func.count(func.distinct(alias_assignments.c.model_id))).where(
             alias_assignments.c.alias == "production", alias_assignments.c.cleared_at.is_(None)
         )
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             return int(conn.execute(stmt).scalar_one())
 
-    def open_incidents_by_severity(self) -> dict[str, int]:
+    def open_incidents_by_severity(self, conn: Connection | None = None) -> dict[str, int]:
         stmt = (
             select(incidents.c.severity, func.count().label("n"))
             .where(_open_incidents())
             .group_by(incidents.c.severity)
         )
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             return {r.severity: int(r.n) for r in conn.execute(stmt)}
 
-    def candidates_waiting(self) -> int:
+    def candidates_waiting(self, conn: Connection | None = None) -> int:
         """Versions in ``candidate``: waiting for their gates or their sign-off."""
         stmt = (
             select(func.count())
             .select_from(model_versions)
             .where(model_versions.c.status == str(VersionStatus.CANDIDATE))
         )
-        with read_transaction(self._engine) as conn:
+        with self.reading(conn) as conn:
             return int(conn.execute(stmt).scalar_one())
 
 
