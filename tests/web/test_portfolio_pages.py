@@ -54,7 +54,9 @@ def _model(backend: Backend, name: str, team: str, versions: int = 1) -> None:
         )
 
 
-def _points(backend: Backend, model: str, check: str, column: str | None, statuses: list[str]) -> None:
+def _points(
+    backend: Backend, model: str, check: str, column: str | None, statuses: list[str]
+) -> None:
     """A metric series of ``model``, one daily window per status (oldest first)."""
     end = datetime(2026, 11, 1, tzinfo=UTC)
     with write_transaction(backend.engine) as conn:
@@ -118,7 +120,7 @@ def test_the_portfolio_shows_each_models_morning_facts_and_the_tiles(
     assert '<a href="/models/churn/versions/1">v1</a>' in churn  # in production
     assert 'class="verdict verdict-drifting">drifting</span>' in churn
     assert "drift: alert" in churn
-    assert "1 <span class=\"muted\">(P1: 1)</span>" in churn
+    assert '1 <span class="muted">(P1: 1)</span>' in churn
     assert "of 250.00" in churn  # cost against its budget
     assert '<a href="/models/churn/versions/2">v2</a>' in churn  # the newest candidate
     fraud = html[html.index('<a href="/models/fraud">') : html.index('<a href="/models/upsell">')]
@@ -210,7 +212,7 @@ def test_the_model_page(portfolio: Backend, browser: TestClient, admin_token: st
     assert '<span class="verdict verdict-production">production</span>' in html
     assert "Alias history" in html and "<td>production</td>" in html
     assert "commit <code>abc123def456</code>" in html
-    assert "from <a href=\"/models/churn/versions/1\">v1</a>" in html  # v2's parent
+    assert 'from <a href="/models/churn/versions/1">v1</a>' in html  # v2's parent
     assert "Scoring churn customers" in html  # the production version's card
     assert 'aria-label="Drift per column of churn"' in html
     assert 'aria-label="Live performance of churn"' in html
