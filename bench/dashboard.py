@@ -45,6 +45,7 @@ from keel.store.sql.tables_monitoring import metric_points
 ADMIN = Principal("bench", grants=(Grant(Role.ADMIN),))
 TIERS = ("minimal", "limited", "high", "unassessed")
 P95_TARGET_MS = 200.0
+TOKEN_TOUCH = ("UPDATE api_tokens SET last_used_at", "BEGIN IMMEDIATE")
 
 
 def seed(
@@ -206,8 +207,11 @@ def seed(
 def measure(client: Any, backend: Backend, url: str, repeats: int) -> dict[str, float]:
     statements: list[int] = []
 
-    def count(*_: Any) -> None:
-        statements[-1] += 1
+    def count(*args: Any) -> None:
+        # Signing the request in records the token's last use now and then (once a minute at
+        # most): that write is the token's, not the page's.
+        if not str(args[2]).startswith(TOKEN_TOUCH):
+            statements[-1] += 1
 
     event.listen(backend.engine, "before_cursor_execute", count)
     try:

@@ -260,9 +260,20 @@ class CostService:
         start, end = parse_month(month)
         total = 0
         by_model: dict[str, int] = defaultdict(int)
-        rows: list[tuple[str | None, int]] = [
-            (a.model, a.micros) for a in self.allocations(start, end)
-        ] + [(m.model, m.micros) for m in self.metered(start, end)]
+        # The registered models are read once for both (at 1,000 models that read dominates).
+        known = self._registered()
+        allocated = allocate(
+            self.store.day_lines(start, end),
+            self.store.split_rules(),
+            self._weights(start, end, known),
+            known,
+        )
+        metered = metered_costs(
+            self.store, self.files, self.prices(), start, end, model_teams=known.model_teams
+        )
+        rows: list[tuple[str | None, int]] = [(a.model, a.micros) for a in allocated] + [
+            (m.model, m.micros) for m in metered
+        ]
         for model, micros in rows:
             total += micros
             if model is not None:
