@@ -26,7 +26,9 @@ from keel.web import (
     docs,
     incidents,
     login,
-    pages,
+    model_page,
+    portfolio,
+    version_page,
 )
 from keel.web.headers import SecurityHeaders
 
@@ -38,7 +40,14 @@ def build_app(backend: Backend) -> FastAPI:
     """
     app = create_app(backend)
     install_gateway(app, backend)
-    for router in (pages.router, login.router, docs.router, assets.router):
+    for router in (
+        portfolio.router,
+        model_page.router,
+        version_page.router,
+        login.router,
+        docs.router,
+        assets.router,
+    ):
         app.include_router(router)
     for router in (
         approvals.router,

@@ -504,6 +504,15 @@ MATRIX: list[tuple[str, str, Request]] = [
     ("GET /readyz", "public", _json("GET", "/readyz")),
     ("GET /metrics", "public", _json("GET", "/metrics")),
     ("GET /", "read", _json("GET", "/")),
+    ("GET /models/{name}", "read", _json("GET", "/models/churn")),
+    ("GET /models/{name}/versions/{version}", "read", _json("GET", "/models/churn/versions/1")),
+    (
+        "GET /models/{name}/versions/{version}/artifact",
+        "read",
+        _json("GET", "/models/churn/versions/1/artifact"),
+    ),
+    ("GET /models/{name}/documents", "read", _json("GET", "/models/churn/documents")),
+    ("GET /api/v1/portfolio", "read", _json("GET", "/api/v1/portfolio")),
     ("GET /api/v1/teams", "read", _json("GET", "/api/v1/teams")),
     (
         "POST /api/v1/teams",

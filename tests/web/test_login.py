@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from tests.api.conftest import bearer
 
 from keel.domain.permissions import Permission
-from keel.web import docs, login, pages
+from keel.web import docs, login, model_page, portfolio, version_page
 from keel.web.session import COOKIE
 
 
@@ -74,7 +74,7 @@ def test_signing_in_sets_a_strict_http_only_cookie_and_shows_the_models(
     assert "secure" not in attributes  # plain http: a Secure cookie would never come back
     page = browser.get("/")
     assert page.status_code == 200
-    assert "<td>churn</td>" in page.text
+    assert '<a href="/models/churn">churn</a>' in page.text
     assert "Signed in as <strong>admin</strong>" in page.text
     assert page.headers["cache-control"] == "no-store"
 
@@ -195,13 +195,23 @@ def _declared(route: APIRoute) -> set[Permission]:
 def test_every_page_declares_its_permission_where_the_route_table_looks() -> None:
     declared = {
         f"{method} {route.path}": _declared(route)
-        for router in (pages.router, login.router, docs.router)
+        for router in (
+            portfolio.router,
+            model_page.router,
+            version_page.router,
+            login.router,
+            docs.router,
+        )
         for route in router.routes
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     }
     assert declared == {
         "GET /": {Permission.READ},
+        "GET /models/{name}": {Permission.READ},
+        "GET /models/{name}/documents": {Permission.READ},
+        "GET /models/{name}/versions/{version}": {Permission.READ},
+        "GET /models/{name}/versions/{version}/artifact": {Permission.READ},
         "GET /login": {Permission.PUBLIC},
         "POST /login": {Permission.PUBLIC},
         "POST /logout": {Permission.PUBLIC},

@@ -33,6 +33,7 @@ from keel.api.routers import mlflow_registry as mlflow_routes
 from keel.api.routers import monitoring as monitoring_routes
 from keel.api.routers import notifications as notification_routes
 from keel.api.routers import playbooks as playbook_routes
+from keel.api.routers import portfolio as portfolio_routes
 from keel.api.routers import profiles as profile_routes
 from keel.api.routers import report as report_routes
 from keel.api.routers import risk as risk_routes
@@ -102,6 +103,7 @@ def create_app(backend: Backend) -> FastAPI:
         job_routes.router,
         deployment_routes.router,
         drill_routes.router,
+        portfolio_routes.router,
     ):
         app.include_router(router)
     # Inside BodySizeLimit (added later, so outside it): it reads bodies already capped.

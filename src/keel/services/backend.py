@@ -33,6 +33,7 @@ from keel.services.model_metrics import ModelMetricsSource
 from keel.services.monitoring import Monitoring
 from keel.services.notifications import Notifications
 from keel.services.playbooks import Playbooks
+from keel.services.portfolio import PortfolioService
 from keel.services.registry import Registry
 from keel.services.report import ExecutiveReports
 from keel.services.retraining import Retraining
@@ -64,6 +65,7 @@ from keel.store.sql.model_metrics import SqlModelMetricsStore
 from keel.store.sql.monitoring import SqlMonitoringStore
 from keel.store.sql.notifications import SqlNotificationStore
 from keel.store.sql.playbooks import SqlPlaybookStore
+from keel.store.sql.portfolio import SqlPortfolioStore
 from keel.store.sql.profiles import SqlTelemetryStore
 from keel.store.sql.risk import SqlRiskStore
 from keel.store.sql.value import SqlValueStore
@@ -95,6 +97,7 @@ class Backend:
     delivery: Delivery
     maturity: MaturityScoring = field(init=False)
     reports: ExecutiveReports = field(init=False)
+    portfolio: PortfolioService = field(init=False)
     mlflow: MlflowRegistry
     jobs: Jobs
     deployments: Deployments
@@ -260,6 +263,9 @@ class Backend:
             backend.maturity,
             backend.compliance,
             costs=costs,
+        )
+        backend.portfolio = PortfolioService(
+            SqlPortfolioStore(engine), costs, backend.value, backend.delivery, backend.maturity
         )
         register_kinds(backend.jobs, governance, retraining, monitoring, backend.compliance)
         # Drills rehearse incidents on made-up telemetry, apart from real data (a job kind).

@@ -39,7 +39,7 @@ from keel.services.governance.pipeline import latest_results
 from keel.services.incidents import Incidents
 from keel.services.monitoring import Monitoring
 from keel.services.playbooks import Playbooks
-from keel.services.registry import Registry
+from keel.services.registry import MAX_PAGE, Registry
 from keel.services.retraining import Retraining
 from keel.services.telemetry import Telemetry
 from keel.store.sql.value import Attestation, SqlValueStore
@@ -258,9 +258,16 @@ class MaturityScoring:
             cursor = page.next_cursor
 
     def _facts(self, owner: Model, now: datetime) -> _Facts:
-        versions = [
-            self.registry.get_version(owner.name, n) for n in range(1, owner.latest_version + 1)
-        ]
+        # Read a page of versions at a time (their aliases in one statement), not one by one.
+        versions: list[ModelVersion] = []
+        cursor: str | None = None
+        while True:
+            page = self.registry.list_versions(owner.name, cursor=cursor, limit=MAX_PAGE)
+            versions.extend(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        versions.sort(key=lambda v: v.version)
         production = next((v for v in versions if "production" in v.aliases), None)
         return _Facts(owner, versions, production, self.delivery.history(model=owner.name), now)
 

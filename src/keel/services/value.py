@@ -164,6 +164,19 @@ class Value:
             for value, latest_version in self.store.value_models()
         ]
 
+    def months_of(
+        self, latest: Mapping[str, int], month: str, costs: Mapping[str, Decimal]
+    ) -> dict[str, MonthRoi]:
+        """`month` for many models at once (a dashboard page): ``latest`` maps each model to its
+        newest version number and ``costs`` gives their month's cost (a missing model cost 0).
+        Value models are read in one statement; models without one are left out."""
+        return {
+            value.model: self._month(
+                value, month, costs.get(value.model, Decimal(0)), latest[value.model]
+            )
+            for value, _ in self.store.value_models(list(latest))
+        }
+
     def _month(
         self,
         value: ValueModel,

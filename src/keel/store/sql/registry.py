@@ -435,14 +435,26 @@ class SqlRegistryStore(RegistryStore):
     def _version(self, conn: Connection, model: str, version: int) -> ModelVersion:
         return self._to_version(conn, self._version_row(conn, model, version))
 
-    def _to_version(self, conn: Connection, row: Any) -> ModelVersion:
-        aliases = conn.execute(
-            select(alias_assignments.c.alias)
+    @staticmethod
+    def _open_aliases(conn: Connection, version_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        """The aliases pointing at each version now, for many versions in one statement."""
+        found: dict[int, list[str]] = {}
+        for r in conn.execute(
+            select(alias_assignments.c.version_id, alias_assignments.c.alias)
             .where(
-                alias_assignments.c.version_id == row.id, alias_assignments.c.cleared_at.is_(None)
+                alias_assignments.c.version_id.in_(list(version_ids)),
+                alias_assignments.c.cleared_at.is_(None),
             )
             .order_by(alias_assignments.c.alias)
-        ).scalars()
+        ):
+            found.setdefault(int(r.version_id), []).append(r.alias)
+        return {k: tuple(v) for k, v in found.items()}
+
+    def _to_version(
+        self, conn: Connection, row: Any, aliases: tuple[str, ...] | None = None
+    ) -> ModelVersion:
+        if aliases is None:
+            aliases = self._open_aliases(conn, [row.id]).get(row.id, ())
         return ModelVersion(
             model=row.model_name,
             version=row.version,
@@ -484,7 +496,8 @@ class SqlRegistryStore(RegistryStore):
         with read_transaction(self._engine) as conn:
             self._model_row(conn, model)
             rows = conn.execute(stmt).all()
-            items = [self._to_version(conn, r) for r in rows[:limit]]
+            aliases = self._open_aliases(conn, [r.id for r in rows[:limit]])
+            items = [self._to_version(conn, r, aliases.get(r.id, ())) for r in rows[:limit]]
         return Page(
             tuple(items), codec.encode_cursor(items[-1].version) if len(rows) > limit else None
         )

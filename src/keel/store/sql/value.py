@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,14 +120,18 @@ class SqlValueStore:
             ).first()
             return None if row is None else _value_model(model, row)
 
-    def value_models(self) -> list[tuple[ValueModel, int]]:
-        """Every model's value model with the model's latest version number, by model name."""
+    def value_models(self, names: Sequence[str] | None = None) -> list[tuple[ValueModel, int]]:
+        """The value models of ``names`` (None: every model's), each with its model's latest
+        version number, by model name, in one statement."""
+        query = (
+            select(value_models, models.c.name.label("model_name"), models.c.latest_version)
+            .join(models, models.c.id == value_models.c.model_id)
+            .order_by(models.c.name)
+        )
+        if names is not None:
+            query = query.where(models.c.name.in_(list(names)))
         with read_transaction(self._engine) as conn:
-            rows = conn.execute(
-                select(value_models, models.c.name.label("model_name"), models.c.latest_version)
-                .join(models, models.c.id == value_models.c.model_id)
-                .order_by(models.c.name)
-            ).all()
+            rows = conn.execute(query).all()
         return [(_value_model(r.model_name, r), int(r.latest_version)) for r in rows]
 
     def attest(
