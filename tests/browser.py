@@ -1,5 +1,7 @@
 """A real browser for the dashboard's tests: Playwright driving Debian's /usr/bin/chromium.
 
+The fixtures are registered once, in tests/web/conftest.py: import them nowhere else.
+
 No browser is ever downloaded (`playwright install` is never run): `.ci/run` installs the
 `chromium` package. `opened(page, url)` opens a page and checks what every page must satisfy:
 it answered 200, asked for nothing outside the Keel server it came from, logged no console error,

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from starlette.testclient import TestClient
-from tests.job_runner import finished_job
+from tests.job_runner import finished_job, monitor_run
 from tests.stats import estimation_data as data
 
 from keel.domain.permissions import Grant, Principal, Role
@@ -133,8 +133,7 @@ def test_estimates_before_labels_alert_and_meet_the_realized_values(
     easy = log_window(client, T0, "e", hard=False)
     hard = log_window(client, T0 + HOUR, "h", hard=True)
     for end in (T0 + HOUR, T0 + 2 * HOUR):
-        ran = client.post(f"{MODEL}/monitors/run", json={"at": end.isoformat()})
-        assert ran.status_code == 200, ran.text
+        monitor_run(client, "churn", {"at": end.isoformat()})
 
     first, second = points(client, T0), points(client, T0 + HOUR)
     assert first[("accuracy", "estimate")]["status"] == "ok"
@@ -148,8 +147,7 @@ def test_estimates_before_labels_alert_and_meet_the_realized_values(
     # Labels arrive: judged again, the realized value sits beside the estimate.
     log_labels(client, "e", easy)
     log_labels(client, "h", hard)
-    rerun = client.post(f"{MODEL}/monitors/run", json={"at": (T0 + 2 * HOUR).isoformat()})
-    assert rerun.status_code == 200
+    monitor_run(client, "churn", {"at": (T0 + 2 * HOUR).isoformat()})
     second = points(client, T0 + HOUR)
     realized = second[("accuracy", "realized")]["value"]
     estimate = second[("accuracy", "estimate")]["value"]

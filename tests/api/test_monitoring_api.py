@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
+from tests.job_runner import monitor_run
 
 from keel.domain.permissions import Grant, Principal, Role
 from keel.domain.registry import VersionDraft
@@ -110,11 +111,8 @@ def test_runs_and_the_metric_series(client: TestClient, churn: str) -> None:
     now = datetime.now(UTC)
     for hours_back in (3, 2, 1):
         at = (now - timedelta(hours=hours_back)).isoformat()
-        ran = client.post(f"{MONITORS}/run", json={"at": at})
-        assert ran.status_code == 200, ran.text
-        assert ran.json()["points"] and {p["monitor_id"] for p in ran.json()["points"]} == {
-            made["id"]
-        }
+        ran = monitor_run(client, "churn", {"at": at})
+        assert ran["points"] and {p["monitor_id"] for p in ran["points"]} == {made["id"]}
     series = client.get("/api/v1/models/churn/metrics", params={"check": "operations"}).json()
     error_rates = [p for p in series if p["metric"] == "error_rate"]
     assert len(error_rates) == 3

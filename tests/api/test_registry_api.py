@@ -162,7 +162,7 @@ def test_dashboard_lists_models(client: TestClient, team_and_model: str) -> None
     page = client.get("/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    assert "<td>churn</td>" in page.text
+    assert '<a href="/models/churn">churn</a>' in page.text  # each model links to its page
 
 
 def test_openapi_documents_the_registry(client: TestClient) -> None:

@@ -90,10 +90,13 @@ def test_writes_need_write_approve_or_admin(app: FastAPI) -> None:
     mlflow_reads = {"POST /api/2.0/mlflow/registered-models/get-latest-versions"}
     # Predicting is a POST that changes nothing but telemetry: it needs predict, never write.
     predicting = {"POST /models/{name}/invocations", "POST /v2/models/{name}/infer"}
+    # Exporting a compliance document on request queues a job that renders what
+    # GET .../documents shows a reader: a read, like that GET.
+    exports = {"POST /api/v1/models/{name}/documents/exports"}
     for name, perms in _permissions(app).items():
         if name.split(" ", 1)[0] in {"POST", "PUT", "PATCH", "DELETE"}:
             allowed = {Permission.WRITE, Permission.APPROVE, Permission.ADMIN}
-            if name in mlflow_reads:
+            if name in mlflow_reads or name in exports:
                 allowed = {Permission.READ}
             if name in own_tokens:
                 allowed = {Permission.AUTHENTICATED}

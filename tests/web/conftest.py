@@ -9,7 +9,11 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 from tests.api.conftest import admin_token, app, backend
 
-__all__ = ["admin_token", "app", "backend"]
+# The browser fixtures are defined once, here: a second definition (imported into another test
+# module) would start a second Playwright in the same thread, which Playwright refuses.
+from tests.browser import browser_page, chromium
+
+__all__ = ["admin_token", "app", "backend", "browser_page", "chromium"]
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.browser import Watched, browser_page, chromium, opened, sign_in
+from tests.browser import Watched, opened, sign_in
 from tests.running_keel import Server, keel_up
-
-__all__ = ["browser_page", "chromium"]
 
 
 @pytest.fixture

@@ -22,13 +22,11 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 from playwright.sync_api import Page
-from tests.browser import Watched, browser_page, chromium, opened, sign_in
+from tests.browser import Watched, opened, sign_in
 from tests.running_keel import Server, keel_up
 
 from keel.sdk import Client
 from keel.sdk.demo import MODELS
-
-__all__ = ["browser_page", "chromium"]
 
 # The module's fixture runs `keel demo` (about two minutes on two cores, more when they are
 # shared): a hang guard above the default 300 s, not a speed target.

@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
-from tests.browser import Watched, browser_page, chromium, opened, sign_in
+from tests.browser import Watched, opened, sign_in
 from tests.running_keel import Server, keel_up
 
 from keel.sdk import Client
-
-__all__ = ["browser_page", "chromium"]
 
 MAX_TABS = 80
 

@@ -16,12 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from tests.browser import Watched, browser_page, chromium, opened, sign_in
+from tests.browser import Watched, opened, sign_in
 from tests.running_keel import Server, keel_up
 
 from keel.sdk import Client
-
-__all__ = ["browser_page", "chromium"]
 
 SIGNOFF_ONLY = "tier: unassessed\nchecks:\n  signoff:\n    approvals: 1\n"
 MONTH = "2026-10"  # the month of `keel costs sample`'s bill

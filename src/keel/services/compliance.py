@@ -50,6 +50,20 @@ MEDIA_TYPES = {
     "html": "text/html; charset=utf-8",
     "json": "application/json",
 }
+# The HTML document's own policy: its inline stylesheet and nothing else (no script, no request
+# anywhere). Served as the response's header, it replaces the dashboard's stricter default-src
+# 'self', which would refuse that stylesheet.
+DOCUMENT_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+}
+
+
+def document_headers(fmt: str) -> dict[str, str]:
+    """The headers a document in ``fmt`` is served with (the CSP, for HTML)."""
+    return dict(DOCUMENT_HEADERS) if fmt == "html" else {}
 
 
 class GovernanceRecords(Protocol):

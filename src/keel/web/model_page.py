@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from keel.domain.registry import ModelVersion
 from keel.errors import InvalidInput, NotFound
 from keel.services.backend import Backend
-from keel.services.compliance import MEDIA_TYPES
+from keel.services.compliance import MEDIA_TYPES, document_headers
 from keel.web.charts import chart_scripts
 from keel.web.model_charts import cost_chart, money_chart, monitoring_charts
 from keel.web.problem import problem_page
@@ -131,5 +131,9 @@ def model_document(
     return Response(
         content=body,
         media_type=MEDIA_TYPES[format],
-        headers={**NO_STORE, "Content-Disposition": f'inline; filename="{filename}"'},
+        headers={
+            **NO_STORE,
+            **document_headers(format),
+            "Content-Disposition": f'inline; filename="{filename}"',
+        },
     )

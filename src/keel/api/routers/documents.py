@@ -13,7 +13,7 @@ from keel.schemas.base import Id
 from keel.schemas.documents import DocumentExportIn
 from keel.schemas.jobs import JobOut
 from keel.services.backend import Backend
-from keel.services.compliance import MEDIA_TYPES, ComplianceDocuments
+from keel.services.compliance import MEDIA_TYPES, ComplianceDocuments, document_headers
 from keel.services.job_kinds import queue_compliance_export
 
 router = APIRouter(prefix=API_PREFIX + "/models/{name}", tags=["documents"])
@@ -56,6 +56,7 @@ def export_document(
         content=body,
         media_type=MEDIA_TYPES[format],
         headers={
+            **document_headers(format),
             "Content-Disposition": f'inline; filename="{filename}"',
             "X-Keel-Document-Gaps": str(len(document.gaps)),
         },
