@@ -23,6 +23,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,21 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def main(argv: list[str]) -> int:
+def run_child(
+    argv: list[str],
+    key: str,
+    memory_limit_mb: Callable[[dict[str, Any]], int],
+    work: Callable[[dict[str, Any], Path], Any],
+) -> int:
+    """The sandboxed child's protocol, shared by every runner: read ``request.json`` from the
+    work directory in ``argv[1]``, cap memory, run ``work`` and write ``result.json`` as
+    ``{"ok": true, key: ...}`` or ``{"ok": false, "kind", "message"}``."""
     workdir = Path(argv[1])
     request = json.loads((workdir / "request.json").read_text())
     result_path = workdir / "result.json"
     try:
-        _limit_memory(int(request["spec"]["memory_limit_mb"]))
-        result: dict[str, Any] = {"ok": True, "predicted": predict(request, workdir)}
+        _limit_memory(memory_limit_mb(request))
+        result: dict[str, Any] = {"ok": True, key: work(request, workdir)}
     except ChildError as exc:
         result = {"ok": False, "kind": exc.kind, "message": exc.message}
     except MemoryError:
@@ -198,6 +207,10 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         return EXIT_OUT_OF_MEMORY
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_child(argv, "predicted", lambda r: int(r["spec"]["memory_limit_mb"]), predict)
 
 
 if __name__ == "__main__":

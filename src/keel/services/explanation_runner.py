@@ -23,22 +23,19 @@ importance took 55 s with default threads on 2 cores, 2 s with one).
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from keel.domain.explainability import RANDOM_STATE, Explanation, FeatureImportance, ordered
 from keel.services.evaluation_runner import (
-    EXIT_OUT_OF_MEMORY,
     ChildError,
     _inputs,
-    _limit_memory,
     _load_model,
     _read_data,
     _verify,
+    run_child,
 )
 
 # TreeSHAP explains at most this many rows (the first ones): its summary is stable long before.
@@ -189,24 +186,7 @@ def explain(request: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    workdir = Path(argv[1])
-    request = json.loads((workdir / "request.json").read_text())
-    result_path = workdir / "result.json"
-    try:
-        _limit_memory(int(request["memory_limit_mb"]))
-        result: dict[str, Any] = {"ok": True, "explanation": explain(request, workdir)}
-    except ChildError as exc:
-        result = {"ok": False, "kind": exc.kind, "message": exc.message}
-    except MemoryError:
-        result = {"ok": False, "kind": "memory", "message": "memory limit reached"}
-    except Exception as exc:
-        tail = traceback.format_exc(limit=-3)[-2000:]
-        result = {"ok": False, "kind": "crash", "message": f"{type(exc).__name__}: {exc}\n{tail}"}
-    try:
-        result_path.write_text(json.dumps(result, allow_nan=True))
-    except MemoryError:
-        return EXIT_OUT_OF_MEMORY
-    return 0
+    return run_child(argv, "explanation", lambda r: int(r["memory_limit_mb"]), explain)
 
 
 if __name__ == "__main__":
